@@ -1,0 +1,65 @@
+/* mlp: a multilayer perceptron of any depth, its loss, and its SGD step.
+ *
+ * Layer l (0-based, l < n_layers) maps sizes[l] -> sizes[l+1]:
+ *   z = x W^T + b,  W is (sizes[l+1], sizes[l]) row-major, b is (sizes[l+1]);
+ * hidden layers apply the activation; the last layer's output are logits,
+ * followed by softmax + cross-entropy (log-sum-exp, stable for huge logits).
+ * All parameters live in one allocation `params` (layer by layer: W then b),
+ * with `grads` and `velocity` of the same layout. Activations are allocated
+ * once for max_batch rows and reused. Called by train. */
+#ifndef RUNNER_MLP_H
+#define RUNNER_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runner/config.h"
+#include "runner/err.h"
+#include "runner/rng.h"
+
+struct mlp {
+    size_t n_layers;             /* weight layers = number of sizes - 1 */
+    size_t *sizes;               /* n_layers + 1 entries */
+    enum cfg_activation act;
+    size_t n_params;
+    float *params, *grads, *velocity; /* n_params each */
+    float **W, **b, **dW, **db;  /* per-layer views into params / grads */
+    size_t max_batch;
+    /* out[l], l = 0..n_layers-1: (max_batch, sizes[l+1]) output of layer l
+     * after its activation (the last one holds the logits). */
+    float **out;
+    float *delta_a, *delta_b;    /* (max_batch, max size) backward scratch */
+    float *probs;                /* (max_batch, classes) softmax scratch */
+};
+
+int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
+               size_t max_batch, struct rn_err *err);
+void mlp_free(struct mlp *m);
+
+/* He-normal weights for ReLU, Xavier/Glorot-uniform for tanh and sigmoid;
+ * zero biases; zero velocity. */
+void mlp_init_params(struct mlp *m, struct rng *r);
+
+/* Forward B <= max_batch rows of x (B, sizes[0]); returns the logits
+ * (B, classes), valid until the next call. */
+const float *mlp_forward(struct mlp *m, const float *x, size_t B);
+
+/* Mean softmax cross-entropy over the rows; if dlogits is non-NULL it gets
+ * d(mean loss)/d(logits). *correct (if non-NULL) counts argmax hits. */
+double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
+                        float *dlogits, size_t *correct);
+
+/* Forward + backward on one batch: grads are overwritten (not accumulated
+ * across calls) with d(mean loss)/d(params). Returns the mean loss. */
+double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                            size_t *correct);
+
+/* v = momentum * v + (g + weight_decay * W);  p -= lr * v.
+ * Weight decay applies to weights only, not biases. */
+void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay);
+
+/* Mean loss and accuracy over n rows, in chunks of max_batch. */
+void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,
+                  double *accuracy);
+
+#endif

@@ -1,0 +1,44 @@
+/* train: the epoch loop — shuffled mini-batches, SGD, per-epoch metrics,
+ * divergence detection. It knows nothing about files or databases: each
+ * finished epoch is handed to a callback (the CLI records it).
+ * Called by the CLI. */
+#ifndef RUNNER_TRAIN_H
+#define RUNNER_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runner/config.h"
+#include "runner/err.h"
+#include "runner/mlp.h"
+#include "runner/results.h"
+
+/* A feature matrix with its labels. */
+struct train_split {
+    const float *x;        /* n x dim */
+    const uint8_t *y;      /* n */
+    size_t n, dim;
+};
+
+typedef int (*train_epoch_fn)(void *ctx, const struct epoch_metrics *m, struct rn_err *err);
+
+struct train_outcome {
+    enum run_status status;  /* RUN_COMPLETED or RUN_DIVERGED */
+    size_t epochs_done;      /* epochs fully recorded */
+    size_t diverged_epoch;   /* 1-based epoch in which the loss became non-finite */
+};
+
+/* Train m (already initialised) for cfg->epochs epochs on `train`, evaluating
+ * on `test` (and on `val` if non-NULL) after each epoch. Train loss and
+ * accuracy are the means over the epoch's mini-batches, each batch measured
+ * before its update. The shuffle order comes from rng_init(seed,
+ * RNG_STREAM_SHUFFLE). A non-finite loss stops training with RUN_DIVERGED
+ * (the callback is not called for that epoch). A callback error stops
+ * training and is returned. */
+int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
+              const struct train_split *train, const struct train_split *val,
+              const struct train_split *test, train_epoch_fn on_epoch, void *ctx,
+              struct train_outcome *out, struct rn_err *err);
+
+#endif
