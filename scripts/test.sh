@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# test.sh [--fast] [-R REGEX] [-- CTEST_ARG...]
+#
+# Builds runner and runs its whole test suite (unit + e2e, via ctest) in two
+# configurations, from any working directory; this is what CI (.ci/run) runs.
+#   0. scripts/install-deps.sh
+#   A. build/ci-release: Release, -DRUNNER_WERROR=ON
+#   B. build/ci-asan:    Debug -O1, -DRUNNER_SANITIZE=ON (ASan + UBSan),
+#                        -DRUNNER_WERROR=ON; tests run with
+#                        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
+#                        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Both configurations are built and tested even if the other one fails. It
+# ends with a summary of every step and a total "tests: N passed, M failed",
+# and exits non-zero if any step failed.
+#
+# Options:
+#   --fast        skip configuration B (the sanitizer build)
+#   -R REGEX      run only the ctest tests matching REGEX (passed to ctest)
+#   -- ARG...     pass the remaining arguments to ctest as they are
+#
+# Environment:
+#   RUNNER_TEST_JOBS  parallel jobs for the builds and for ctest (default 2)
+set -euo pipefail
+
+prog=test.sh
+
+usage() {
+  echo "usage: $0 [--fast] [-R REGEX] [-- CTEST_ARG...]"
+}
+
+fast=0
+ctest_args=()
+while (($# > 0)); do
+  case $1 in
+    --fast) fast=1 ;;
+    -R)
+      (($# > 1)) || { usage >&2; exit 2; }
+      ctest_args+=(-R "$2")
+      shift
+      ;;
+    -R?*) ctest_args+=(-R "${1#-R}") ;;
+    --)
+      shift
+      ctest_args+=("$@")
+      break
+      ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      echo "$prog: unknown argument: $1" >&2
+      usage >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+
+jobs=${RUNNER_TEST_JOBS:-2}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "$prog: bad RUNNER_TEST_JOBS=$jobs" >&2; exit 2; }
+
+root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd -- "$root"
+
+# Every step adds one line to the summary.
+summary=()
+failed_steps=()
+tests_passed=0
+tests_failed=0
+
+record() { # record STATUS NAME [DETAIL]
+  local line
+  printf -v line '  %-8s %s' "$1" "$2"
+  [[ -z ${3:-} ]] || line+=" ($3)"
+  summary+=("$line")
+  [[ $1 != FAILED ]] || failed_steps+=("$2")
+}
+
+# run_step NAME COMMAND...: runs COMMAND and records whether it succeeded.
+run_step() {
+  local name=$1 start=$SECONDS rc=0
+  shift
+  printf '\n== %s: %s\n' "$prog" "$name"
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    record ok "$name" "$((SECONDS - start))s"
+  else
+    record FAILED "$name" "exit status $rc"
+  fi
+  return "$rc"
+}
+
+# run_ctest NAME BUILD_DIR [VAR=VALUE...]: runs ctest in BUILD_DIR with the
+# given environment, keeps its output in BUILD_DIR/ctest.log and adds its
+# counts to the totals.
+run_ctest() {
+  local name=$1 dir=$2 start=$SECONDS rc=0 line n_failed n_total
+  shift 2
+  printf '\n== %s: %s\n' "$prog" "$name"
+  env "$@" ctest --test-dir "$dir" --output-on-failure --no-tests=error \
+    -j"$jobs" ${ctest_args[@]+"${ctest_args[@]}"} 2>&1 | tee "$dir/ctest.log" ||
+    rc=${PIPESTATUS[0]}
+  # ctest's own closing line: "97% tests passed, 1 tests failed out of 30"
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' \
+    "$dir/ctest.log" | tail -n 1 || true)
+  if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    n_failed=${BASH_REMATCH[1]}
+    n_total=${BASH_REMATCH[2]}
+    tests_passed=$((tests_passed + n_total - n_failed))
+    tests_failed=$((tests_failed + n_failed))
+    line="$((n_total - n_failed)) passed, $n_failed failed"
+  else
+    line="no test results"
+    ((rc != 0)) || rc=1
+  fi
+  if ((rc == 0)); then
+    record ok "$name" "$line, $((SECONDS - start))s"
+  else
+    record FAILED "$name" "$line, exit status $rc"
+  fi
+}
+
+# configuration NAME BUILD_DIR "CMAKE_ARG..." [VAR=VALUE...]: configure,
+# build and test one configuration; later steps are skipped after a failure.
+configuration() {
+  local name=$1 dir=$2
+  local -a cmake_args
+  read -r -a cmake_args <<<"$3"
+  shift 3
+  if run_step "$name: configure" cmake -S . -B "$dir" "${cmake_args[@]}"; then
+    if run_step "$name: build" cmake --build "$dir" -j"$jobs"; then
+      run_ctest "$name: ctest" "$dir" "$@"
+      return
+    fi
+  else
+    record skipped "$name: build"
+  fi
+  record skipped "$name: ctest"
+}
+
+print_summary() {
+  printf '\n== %s: summary\n' "$prog"
+  printf '%s\n' "${summary[@]}"
+  if ((${#failed_steps[@]} > 0)); then
+    local joined
+    printf -v joined '%s, ' "${failed_steps[@]}"
+    echo "$prog: FAILED: ${joined%, }"
+  else
+    echo "$prog: all steps passed"
+  fi
+  echo "tests: $tests_passed passed, $tests_failed failed"
+}
+
+if ! run_step "dependencies" ./scripts/install-deps.sh; then
+  record skipped "release, asan: everything"
+  print_summary
+  exit 1
+fi
+
+configuration release build/ci-release \
+  "-DCMAKE_BUILD_TYPE=Release -DRUNNER_WERROR=ON"
+
+if ((fast)); then
+  record skipped "asan: configure, build, ctest" "--fast"
+else
+  configuration asan build/ci-asan \
+    "-DCMAKE_BUILD_TYPE=Debug -DRUNNER_SANITIZE=ON -DRUNNER_WERROR=ON -DCMAKE_C_FLAGS=-O1" \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+print_summary
+((${#failed_steps[@]} == 0))
