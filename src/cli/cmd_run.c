@@ -1,0 +1,414 @@
+/* runner run: the pipeline, in the order data flows:
+ * config -> data -> (hold-out split) -> augment -> features -> mlp -> train
+ * -> results. Everything that can be checked is checked before the first
+ * byte is written, so a bad experiment leaves no trace. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "runner/augment.h"
+#include "runner/cifar.h"
+#include "runner/config.h"
+#include "runner/features.h"
+#include "runner/fsutil.h"
+#include "runner/mlp.h"
+#include "runner/results.h"
+#include "runner/rng.h"
+#include "runner/train.h"
+
+#define EVAL_BATCH 500 /* rows per evaluation chunk */
+
+struct epoch_sink {
+    struct store *store;
+    struct runlog *log;
+    int64_t run_id;
+    size_t epochs;
+    bool quiet;
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A unique id: UTC time plus 32 bits from the pid and the clock. It names the
+ * JSON file and never feeds any computation. */
+static void make_uid(char out[64])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct rng r;
+    rng_init(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20), (uint64_t)getpid());
+    time_t t = ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, 64, "%s-%08x", stamp, (unsigned)(rng_u64(&r) & 0xffffffffu));
+}
+
+/* Run names may hold anything; file names get [A-Za-z0-9._-] only. */
+static void safe_file_part(const char *name, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; name[i] && j + 1 < cap && j < 80; i++) {
+        unsigned char c = (unsigned char)name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        out[j++] = ok ? (char)c : '_';
+    }
+    if (j == 0 && cap > 1)
+        out[j++] = 'x';
+    out[j] = '\0';
+}
+
+static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err *err)
+{
+    struct epoch_sink *s = ctx;
+    int rc = runlog_add_epoch(s->log, m, err);
+    if (rc == RN_OK)
+        rc = store_run_epoch(s->store, s->run_id, m, err);
+    if (rc == RN_OK && !s->quiet) {
+        fprintf(stderr,
+                "epoch %zu/%zu  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%",
+                m->epoch, s->epochs, m->train_loss, 100.0 * m->train_acc, m->test_loss,
+                100.0 * m->test_acc);
+        if (m->has_val)
+            fprintf(stderr, "  val loss %.4f acc %.2f%%", m->val_loss, 100.0 * m->val_acc);
+        fprintf(stderr, "  lr %g  %.2fs\n", m->lr, m->seconds);
+    }
+    return rc;
+}
+
+/* Copy the images/labels listed in idx[0..n) of src into dst. */
+static int select_images(const struct cifar_set *src, const size_t *idx, size_t n,
+                         struct cifar_set *dst, struct rn_err *err)
+{
+    dst->images = malloc(n * CIFAR_IMAGE);
+    dst->labels = malloc(n ? n : 1);
+    if (!dst->images || !dst->labels) {
+        cifar_free(dst);
+        return rn_fail(err, RN_ERR_NOMEM, "out of memory selecting %zu images", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dst->images + i * CIFAR_IMAGE, src->images + idx[i] * CIFAR_IMAGE, CIFAR_IMAGE);
+        dst->labels[i] = src->labels[idx[i]];
+    }
+    dst->n = n;
+    return RN_OK;
+}
+
+/* Hold out cfg->data.validation training images, chosen by the split
+ * stream; the rest stay in their original order. */
+static int split_validation(const struct experiment *cfg, struct cifar_set *train,
+                            struct cifar_set *val, struct rn_err *err)
+{
+    size_t v = cfg->data.validation, n = train->n;
+    if (v == 0)
+        return RN_OK;
+    size_t *idx = malloc(n * sizeof *idx);
+    unsigned char *held = calloc(n, 1);
+    if (!idx || !held) {
+        free(idx);
+        free(held);
+        return rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
+    }
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    struct rng r;
+    rng_init(&r, cfg->seed, RNG_STREAM_SPLIT);
+    rng_shuffle(&r, idx, n);
+    for (size_t i = 0; i < v; i++)
+        held[idx[i]] = 1;
+    /* Rebuild both index lists in the original order. */
+    size_t *val_idx = idx, *train_idx = malloc((n - v) * sizeof *train_idx);
+    if (!train_idx) {
+        free(idx);
+        free(held);
+        return rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
+    }
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (held[i])
+            val_idx[a++] = i;
+        else
+            train_idx[b++] = i;
+    }
+    struct cifar_set t = {0};
+    int rc = select_images(train, val_idx, v, val, err);
+    if (rc == RN_OK)
+        rc = select_images(train, train_idx, n - v, &t, err);
+    if (rc == RN_OK) {
+        cifar_free(train);
+        *train = t;
+    } else {
+        cifar_free(val);
+    }
+    free(train_idx);
+    free(idx);
+    free(held);
+    return rc;
+}
+
+static cJSON *data_files_json(const struct cifar_file *files, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "path", files[i].path) ||
+            !cJSON_AddStringToObject(o, "sha256", files[i].sha256)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* Replace an owned string in the config with a copy of value. */
+static int override_str(char **slot, const char *value, struct rn_err *err)
+{
+    char *d = dup_str(value);
+    if (!d)
+        return rn_fail(err, RN_ERR_NOMEM, "out of memory");
+    free(*slot);
+    *slot = d;
+    return RN_OK;
+}
+
+int cmd_run(const struct run_options *opt)
+{
+    struct rn_err err = {0};
+    struct experiment cfg;
+    struct cifar_set train = {0}, test = {0}, val = {0}, augmented = {0};
+    struct cifar_file files[CIFAR_TRAIN_FILES + 1];
+    struct feat_matrix ftrain = {0}, ftest = {0}, fval = {0};
+    struct mlp model = {0};
+    struct store *store = NULL;
+    struct runlog log = {0};
+    cJSON *config_json = NULL, *data_json = NULL;
+    char *db_dir = NULL, *json_path = NULL;
+    bool run_started = false;
+    int64_t run_id = 0;
+    memset(files, 0, sizeof files);
+
+    int rc = cfg_load_file(opt->config_path, &cfg, &err);
+    if (rc != RN_OK) {
+        cli_error("%s", err.msg);
+        return rc;
+    }
+    if (opt->db_path)
+        rc = override_str(&cfg.output.database, opt->db_path, &err);
+    if (rc == RN_OK && opt->results_dir)
+        rc = override_str(&cfg.output.dir, opt->results_dir, &err);
+    if (rc != RN_OK)
+        goto done;
+
+    /* ---- data ---------------------------------------------------------- */
+    if (!opt->quiet)
+        fprintf(stderr, "runner: %s: loading CIFAR-10 from %s\n", cfg.name, cfg.data.dir);
+    rc = cifar_load_train(cfg.data.dir, &train, files, &err);
+    if (rc == RN_OK)
+        rc = cifar_load_test(cfg.data.dir, &test, &files[CIFAR_TRAIN_FILES], &err);
+    if (rc != RN_OK)
+        goto done;
+    cifar_truncate(&train, cfg.data.train_limit);
+    cifar_truncate(&test, cfg.data.test_limit);
+    if (cfg.data.validation >= train.n) {
+        rc = cfg_fail_at(&cfg, "data.validation", &err,
+                         "hold-out of %zu images leaves no training data (%zu images)",
+                         cfg.data.validation, train.n);
+        goto done;
+    }
+    rc = split_validation(&cfg, &train, &val, &err);
+    if (rc != RN_OK)
+        goto done;
+    if (cfg.training.batch_size > train.n) {
+        rc = cfg_fail_at(&cfg, "training.batch_size", &err,
+                         "batch size %zu is larger than the %zu training images",
+                         cfg.training.batch_size, train.n);
+        goto done;
+    }
+
+    /* ---- augmentation: originals + copies, from the augment stream ------ */
+    const struct cifar_set *fit_set = &train, *train_final = &train;
+    if (cfg.augment.enabled) {
+        struct rng ar;
+        rng_init(&ar, cfg.seed, RNG_STREAM_AUGMENT);
+        rc = aug_expand(&cfg.augment, &ar, &train, &augmented, &err);
+        if (rc != RN_OK)
+            goto done;
+        train_final = &augmented;
+    }
+
+    /* ---- features: statistics from the original training images only ---- */
+    struct feat_raw_stats stats;
+    feat_raw_fit(fit_set->images, fit_set->n, &stats);
+    rc = feat_raw_apply(&stats, train_final, &ftrain, &err);
+    if (rc == RN_OK)
+        rc = feat_raw_apply(&stats, &test, &ftest, &err);
+    if (rc == RN_OK && val.n)
+        rc = feat_raw_apply(&stats, &val, &fval, &err);
+    if (rc != RN_OK)
+        goto done;
+    struct train_split s_train = {ftrain.data, train_final->labels, ftrain.rows, ftrain.cols};
+    struct train_split s_test = {ftest.data, test.labels, ftest.rows, ftest.cols};
+    struct train_split s_val = {fval.data, val.labels, fval.rows, fval.cols};
+    /* Labels must outlive the images: keep the sets until the end. */
+
+    /* ---- model ----------------------------------------------------------- */
+    size_t max_batch = cfg.training.batch_size > EVAL_BATCH ? cfg.training.batch_size
+                                                            : EVAL_BATCH;
+    rc = mlp_create(&model, cfg.model.layers, cfg.model.n_layers, cfg.model.activation,
+                    max_batch, &err);
+    if (rc != RN_OK)
+        goto done;
+    struct rng ir;
+    rng_init(&ir, cfg.seed, RNG_STREAM_INIT);
+    mlp_init_params(&model, &ir);
+
+    /* ---- results: from here on the run is recorded ---------------------- */
+    rc = fs_mkdirs(cfg.output.dir, &err);
+    if (rc != RN_OK)
+        goto done;
+    db_dir = fs_dirname(cfg.output.database);
+    if (!db_dir) {
+        rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = fs_mkdirs(db_dir, &err);
+    if (rc == RN_OK)
+        rc = store_open(cfg.output.database, &store, &err);
+    if (rc != RN_OK)
+        goto done;
+
+    char uid[64], started[32], host[256] = "unknown", hash[65], fname[96];
+    make_uid(uid);
+    utc_now(started);
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    cfg_hash(&cfg, hash);
+    config_json = cfg_to_json(&cfg);
+    data_json = data_files_json(files, CIFAR_TRAIN_FILES + 1);
+    safe_file_part(cfg.name, fname, sizeof fname);
+    size_t plen = strlen(cfg.output.dir) + strlen(fname) + strlen(uid) + 16;
+    json_path = malloc(plen);
+    if (!config_json || !data_json || !json_path) {
+        rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(json_path, plen, "%s/%s-%s.json", cfg.output.dir, fname, uid);
+    struct run_identity id = {
+        .uid = uid,
+        .name = cfg.name,
+        .config_hash = hash,
+        .seed = cfg.seed,
+        .started_at = started,
+        .host = host,
+        .version = RUNNER_VERSION,
+        .config_path = opt->config_path,
+        .epochs_planned = cfg.training.epochs,
+        .config = config_json,
+        .data_files = data_json,
+    };
+    double t_start = wall_now();
+    rc = store_run_begin(store, &id, json_path, &run_id, &err);
+    if (rc != RN_OK)
+        goto done;
+    run_started = true;
+    rc = runlog_create(&log, json_path, &id, run_id, &err);
+    if (rc != RN_OK)
+        goto done;
+    if (!opt->quiet)
+        fprintf(stderr, "runner: run %lld (%s): %zu training rows x %zu features, %zu test rows\n",
+                (long long)run_id, uid, s_train.n, s_train.dim, s_test.n);
+
+    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet};
+    struct train_outcome outcome;
+    rc = train_run(&cfg.training, cfg.seed, &model, &s_train, val.n ? &s_val : NULL, &s_test,
+                   record_epoch, &sink, &outcome, &err);
+    if (rc != RN_OK)
+        goto done;
+
+    char finished[32];
+    utc_now(finished);
+    double wall = wall_now() - t_start;
+    char message[160] = "";
+    if (outcome.status == RUN_DIVERGED)
+        snprintf(message, sizeof message,
+                 "diverged: loss or parameters became non-finite in epoch %zu",
+                 outcome.diverged_epoch);
+    const char *msg = message[0] ? message : NULL;
+    rc = runlog_finish(&log, outcome.status, finished, wall, outcome.diverged_epoch, msg, &err);
+    if (rc == RN_OK)
+        rc = store_run_end(store, run_id, outcome.status, finished, wall,
+                           outcome.diverged_epoch, msg, &err);
+    if (rc != RN_OK)
+        goto done;
+    run_started = false;
+    if (outcome.status == RUN_DIVERGED) {
+        cli_error("%s: run %lld %s (recorded in %s)", cfg.name, (long long)run_id, message,
+                  cfg.output.database);
+        rc = RN_ERR_DIVERGED;
+    } else if (!opt->quiet) {
+        fprintf(stderr, "runner: run %lld (%s) completed in %.1fs; %s, %s\n",
+                (long long)run_id, cfg.name, wall, json_path, cfg.output.database);
+    }
+
+done:
+    if (rc != RN_OK && rc != RN_ERR_DIVERGED)
+        cli_error("%s", err.msg);
+    if (run_started) {
+        /* Best effort: the run stopped on an error after it was recorded. */
+        char finished[32];
+        struct rn_err ignored = {0};
+        utc_now(finished);
+        if (log.doc)
+            runlog_finish(&log, RUN_FAILED, finished, 0.0, 0, err.msg, &ignored);
+        store_run_end(store, run_id, RUN_FAILED, finished, 0.0, 0, err.msg, &ignored);
+    }
+    runlog_free(&log);
+    store_close(store);
+    cJSON_Delete(config_json);
+    cJSON_Delete(data_json);
+    free(db_dir);
+    free(json_path);
+    mlp_free(&model);
+    feat_free(&ftrain);
+    feat_free(&ftest);
+    feat_free(&fval);
+    cifar_free(&train);
+    cifar_free(&test);
+    cifar_free(&val);
+    cifar_free(&augmented);
+    for (size_t i = 0; i < CIFAR_TRAIN_FILES + 1; i++)
+        cifar_file_free(&files[i]);
+    cfg_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,118 @@
+/* train: the epoch loop. See include/runner/train.h. */
+#include "runner/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runner/rng.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int params_finite(const struct mlp *m)
+{
+    for (size_t i = 0; i < m->n_params; i++)
+        if (!isfinite(m->params[i]))
+            return 0;
+    return 1;
+}
+
+int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
+              const struct train_split *train, const struct train_split *val,
+              const struct train_split *test, train_epoch_fn on_epoch, void *ctx,
+              struct train_outcome *out, struct rn_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->status = RUN_RUNNING;
+    const size_t n = train->n, dim = train->dim, bs = cfg->batch_size;
+    if (n == 0 || bs == 0 || bs > m->max_batch || dim != m->sizes[0])
+        return rn_fail(err, RN_ERR_GENERIC,
+                       "train: inconsistent sizes (n %zu, batch %zu, max batch %zu, dim %zu, "
+                       "input %zu)",
+                       n, bs, m->max_batch, dim, m->sizes[0]);
+
+    size_t xbytes;
+    if (rn_mul_size(bs, dim, &xbytes) || rn_mul_size(xbytes, sizeof(float), &xbytes))
+        return rn_fail(err, RN_ERR_NOMEM, "train: batch buffer size overflows");
+    size_t *idx = malloc(n * sizeof *idx);
+    float *xb = malloc(xbytes);
+    uint8_t *yb = malloc(bs);
+    if (!idx || !xb || !yb) {
+        free(idx);
+        free(xb);
+        free(yb);
+        return rn_fail(err, RN_ERR_NOMEM, "train: out of memory for batch buffers");
+    }
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+
+    struct rng shuffle;
+    rng_init(&shuffle, seed, RNG_STREAM_SHUFFLE);
+    int rc = RN_OK;
+    const float lr = (float)cfg->learning_rate;
+
+    for (size_t epoch = 1; epoch <= cfg->epochs; epoch++) {
+        double t0 = now_seconds();
+        if (cfg->shuffle)
+            rng_shuffle(&shuffle, idx, n);
+        double loss_sum = 0.0;
+        size_t correct = 0;
+        int diverged = 0;
+        for (size_t start = 0; start < n; start += bs) {
+            size_t B = n - start < bs ? n - start : bs;
+            /* Gather the batch rows into one contiguous block. */
+            for (size_t r = 0; r < B; r++) {
+                size_t src = idx[start + r];
+                memcpy(xb + r * dim, train->x + src * dim, dim * sizeof(float));
+                yb[r] = train->y[src];
+            }
+            size_t batch_correct = 0;
+            double loss = mlp_forward_backward(m, xb, yb, B, &batch_correct);
+            if (!isfinite(loss)) {
+                diverged = 1;
+                break;
+            }
+            loss_sum += loss * (double)B;
+            correct += batch_correct;
+            mlp_sgd_step(m, lr, (float)cfg->momentum, (float)cfg->weight_decay);
+        }
+
+        struct epoch_metrics em = {0};
+        if (!diverged) {
+            em.epoch = epoch;
+            em.train_loss = loss_sum / (double)n;
+            em.train_acc = (double)correct / (double)n;
+            mlp_evaluate(m, test->x, test->y, test->n, &em.test_loss, &em.test_acc);
+            if (val) {
+                em.has_val = true;
+                mlp_evaluate(m, val->x, val->y, val->n, &em.val_loss, &em.val_acc);
+            }
+            em.lr = cfg->learning_rate;
+            if (!isfinite(em.test_loss) || (em.has_val && !isfinite(em.val_loss)) ||
+                !params_finite(m))
+                diverged = 1;
+        }
+        if (diverged) {
+            out->status = RUN_DIVERGED;
+            out->diverged_epoch = epoch;
+            break;
+        }
+        em.seconds = now_seconds() - t0;
+        rc = on_epoch(ctx, &em, err);
+        if (rc != RN_OK)
+            break;
+        out->epochs_done = epoch;
+    }
+    if (rc == RN_OK && out->status == RUN_RUNNING)
+        out->status = RUN_COMPLETED;
+    free(idx);
+    free(xb);
+    free(yb);
+    return rc;
+}
