@@ -31,12 +31,16 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("runner: ", stderr);
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fputs("\n", stderr);
     fputs(usage_text, stderr);
+    va_end(ap);
     return RN_ERR_USAGE;
 }
 
