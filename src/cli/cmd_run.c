@@ -386,12 +386,12 @@ done:
         cli_error("%s", err.msg);
     if (run_started) {
         /* Best effort: the run stopped on an error after it was recorded. */
-        char finished[32];
+        char stopped[32];
         struct rn_err ignored = {0};
-        utc_now(finished);
+        utc_now(stopped);
         if (log.doc)
-            runlog_finish(&log, RUN_FAILED, finished, 0.0, 0, err.msg, &ignored);
-        store_run_end(store, run_id, RUN_FAILED, finished, 0.0, 0, err.msg, &ignored);
+            runlog_finish(&log, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
+        store_run_end(store, run_id, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
     }
     runlog_free(&log);
     store_close(store);
