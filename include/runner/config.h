@@ -4,7 +4,11 @@
  * description). The same table produces the JSON Schema
  * (schemas/experiment.schema.json, `runner schema`) and the resolved config
  * recorded with every run. Errors name FILE:LINE:COLUMN and the key path, and
- * nothing is allocated for the caller when parsing fails.
+ * nothing is allocated for the caller when parsing fails. Rules across keys
+ * (layer sizes against the feature source, ranges that depend on each other,
+ * files required by features.kind npy) are checked after parsing, at the line
+ * of the key that breaks them. Optional file names (features.npy.*) are NULL
+ * when unset, and null in the resolved config.
  *
  * Called by the CLI; every later stage reads its own section struct. */
 #ifndef RUNNER_CONFIG_H
@@ -19,10 +23,13 @@
 #include "runner/err.h"
 
 #define CFG_NUM_CLASSES 10
-#define CFG_RAW_DIM 3072 /* 3 x 32 x 32 */
+#define CFG_RAW_DIM 3072   /* 3 x 32 x 32 */
+#define CFG_KMEANS_POOLS 4 /* k-means features: sum-pooled over the 4 image quadrants */
 
 enum cfg_activation { CFG_ACT_RELU = 0, CFG_ACT_TANH = 1, CFG_ACT_SIGMOID = 2 };
-enum cfg_feature_kind { CFG_FEAT_RAW = 0 };
+enum cfg_feature_kind { CFG_FEAT_RAW = 0, CFG_FEAT_KMEANS = 1, CFG_FEAT_NPY = 2 };
+enum cfg_encoder { CFG_ENC_TRIANGLE = 0, CFG_ENC_SOFT_THRESHOLD = 1 };
+enum cfg_lr_schedule { CFG_LR_CONSTANT = 0, CFG_LR_STEP = 1, CFG_LR_COSINE = 2 };
 
 struct cfg_data {
     char *dir;            /* data.dir: CIFAR-10 binary batches directory */
@@ -31,8 +38,48 @@ struct cfg_data {
     size_t test_limit;    /* data.test_limit: use only the first N test images (0 = all) */
 };
 
+/* features.kmeans: the single-layer k-means front end (Coates, Lee and Ng,
+ * 2011), learned from the original training images only. Read only when
+ * features.kind is kmeans. The parser guarantees centroids <= patches, and
+ * the ranges leave at least 2 patch positions per image axis
+ * (floor((32 - patch_size) / stride) + 1 >= 2), so every quadrant pools at
+ * least one position. */
+struct cfg_kmeans {
+    size_t centroids;      /* features.kmeans.centroids: K; features are 4K-d */
+    size_t patch_size;     /* features.kmeans.patch_size: w = h, 2..16 px */
+    size_t stride;         /* features.kmeans.stride: between encoded patch positions */
+    size_t patches;        /* features.kmeans.patches: random patches k-means learns from */
+    size_t iterations;     /* features.kmeans.iterations: k-means iterations */
+    double norm_epsilon;   /* features.kmeans.norm_epsilon: (x-mean)/sqrt(var+eps), 0-255 */
+    double zca_epsilon;    /* features.kmeans.zca_epsilon: ZCA whitening regulariser */
+    enum cfg_encoder encoder; /* features.kmeans.encoder */
+    double alpha;          /* features.kmeans.alpha: soft threshold max(0, w.x - alpha) */
+};
+
+/* features.npy: bring-your-own features. Read only when features.kind is npy;
+ * otherwise ignored (they may be set, and are still recorded in the resolved
+ * config). Unset = NULL. With kind npy the parser guarantees train,
+ * train_labels, test and test_labels are set, augmented and augmented_labels
+ * are both set or both NULL, and both are set when augmentation.enabled (the
+ * augmented rows then come from these files, not from the image transforms).
+ * The files themselves are not opened by the parser. */
+struct cfg_npy {
+    char *train;            /* features.npy.train: (n, d) float32/float64 */
+    char *train_labels;     /* features.npy.train_labels: (n,) integer */
+    char *test;             /* features.npy.test */
+    char *test_labels;      /* features.npy.test_labels */
+    char *augmented;        /* features.npy.augmented: extra training rows, or NULL */
+    char *augmented_labels; /* features.npy.augmented_labels, or NULL */
+};
+
 struct cfg_features {
     enum cfg_feature_kind kind; /* features.kind */
+    bool standardize;      /* features.standardize: kmeans/npy columns by training-set
+                              mean and std (raw always uses per-channel standardisation) */
+    bool cache;            /* features.cache: keep computed kmeans features on disk */
+    char *cache_dir;       /* features.cache_dir */
+    struct cfg_kmeans kmeans;
+    struct cfg_npy npy;
 };
 
 struct cfg_augment {
@@ -64,6 +111,12 @@ struct cfg_training {
     double momentum;       /* training.momentum */
     double weight_decay;   /* training.weight_decay */
     bool shuffle;          /* training.shuffle */
+    enum cfg_lr_schedule lr_schedule; /* training.lr_schedule: see cfg_lr_at */
+    size_t lr_step_epochs; /* training.lr_step_epochs: step schedule period */
+    double lr_gamma;       /* training.lr_gamma: step schedule factor, (0, 1] */
+    double lr_min;         /* training.lr_min: cosine end point, <= learning_rate */
+    double dropout_input;  /* training.dropout_input: inverted dropout on the input, [0, 1) */
+    double dropout_hidden; /* training.dropout_hidden: on every hidden layer, [0, 1) */
 };
 
 struct cfg_output {
@@ -100,8 +153,21 @@ int cfg_load_string(const char *text, size_t len, const char *source,
                     struct experiment *out, struct rn_err *err);
 void cfg_free(struct experiment *cfg);
 
-/* Feature dimension the configured feature source produces (3072 for raw). */
+/* Feature dimension the configured feature source produces: 3072 for raw,
+ * CFG_KMEANS_POOLS * features.kmeans.centroids for kmeans, and 0 for npy,
+ * meaning "known only after reading the files". For kmeans and raw the parser
+ * has checked model.layers[0] against it. For npy it has not: the CLI checks
+ * the column count of features.npy.train (and test, augmented) against
+ * model.layers[0] once it has read the headers, and reports a mismatch with
+ * cfg_fail_at(cfg, "model.layers[0]", err, ...). */
 size_t cfg_feature_dim(const struct experiment *cfg);
+
+/* Learning rate for 1-based `epoch` of t's schedule (pure; epoch 0 counts as
+ * 1, and epochs past t->epochs as the last one for cosine):
+ *   constant: learning_rate;
+ *   step:     learning_rate * lr_gamma^floor((epoch - 1) / lr_step_epochs);
+ *   cosine:   lr_min + (learning_rate - lr_min) * (1 + cos(pi * (epoch - 1) / epochs)) / 2. */
+double cfg_lr_at(const struct cfg_training *t, size_t epoch);
 
 /* Location of a key in the file; returns false if the key was not in the file
  * (it then has its default value) and sets line = column = 0. */

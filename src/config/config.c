@@ -24,6 +24,7 @@
 #define SEED_MAX ((uint64_t)INT64_MAX)
 #define MAX_PATH_LEN 4096u
 #define JSON_EXACT_INT ((uint64_t)1 << 53) /* larger integers go out as raw text */
+#define PI 3.14159265358979323846
 
 /* ---- the table of keys ------------------------------------------------- */
 
@@ -31,7 +32,16 @@ enum key_type { KT_SECTION, KT_STRING, KT_INT, KT_NUMBER, KT_BOOL, KT_ENUM, KT_L
 
 /* How a value is stored in struct experiment. */
 enum slot { SL_NONE, SL_STR, SL_SIZE, SL_U64, SL_UINT, SL_BOOL, SL_DOUBLE, SL_ACTIVATION,
-            SL_FEATURE, SL_LAYERS };
+            SL_FEATURE, SL_ENCODER, SL_LR_SCHEDULE, SL_LAYERS };
+
+/* One condition of a conditional requirement: key `path` (an enum or boolean
+ * key) has the value spelled `value`. The value must differ from the key's
+ * default, so a condition can only hold when the key is in the file (the
+ * schema's if/then relies on it, and errors point at that key). */
+struct key_cond {
+    const char *path;
+    const char *value;
+};
 
 struct key_def {
     const char *path;        /* dotted path; sections come before their keys */
@@ -44,20 +54,33 @@ struct key_def {
     bool min_excl, max_excl; /* numbers: open ends of the range */
     uint64_t idef;           /* integer, bool (0/1) or enum index default */
     double ddef;             /* number default */
-    const char *sdef;        /* string default; NULL = computed (name) */
+    const char *sdef;        /* string default; NULL = computed (name) or, if nullable, none */
+    bool nullable;           /* strings: null (or leaving the key out) means "not set" */
+    const struct key_cond *when; /* nullable strings: must be set when all of these hold
+                                    ({NULL} terminated); keys sharing one array are one rule */
     size_t min_items;        /* lists */
     const char *const *names; /* enums, NULL-terminated */
     const char *desc;
 };
 
 static const char *const activation_names[] = {"relu", "tanh", "sigmoid", NULL};
-static const char *const feature_names[] = {"raw", NULL};
+static const char *const feature_names[] = {"raw", "kmeans", "npy", NULL};
+static const char *const encoder_names[] = {"triangle", "soft_threshold", NULL};
+static const char *const lr_schedule_names[] = {"constant", "step", "cosine", NULL};
+
+static const struct key_cond when_npy[] = {{"features.kind", "npy"}, {NULL, NULL}};
+static const struct key_cond when_npy_augmented[] = {
+    {"features.kind", "npy"}, {"augmentation.enabled", "true"}, {NULL, NULL}};
 
 #define OFF(f) offsetof(struct experiment, f)
 #define SECTION(p, d) {.path = (p), .type = KT_SECTION, .desc = (d)}
 #define STRING(p, f, lo, hi, def, d)                                                   \
     {.path = (p), .type = KT_STRING, .slot = SL_STR, .offset = OFF(f), .imin = (lo), \
      .imax = (hi), .sdef = (def), .desc = (d)}
+/* A string that may be left unset (NULL); required when `cond` holds (or NULL). */
+#define OPT_STRING(p, f, cond, d)                                                      \
+    {.path = (p), .type = KT_STRING, .slot = SL_STR, .offset = OFF(f), .imin = 1,       \
+     .imax = MAX_PATH_LEN, .nullable = true, .when = (cond), .desc = (d)}
 #define INT(p, sl, f, lo, hi, def, d)                                                 \
     {.path = (p), .type = KT_INT, .slot = (sl), .offset = OFF(f), .imin = (lo),       \
      .imax = (hi), .idef = (def), .desc = (d)}
@@ -91,7 +114,69 @@ static const struct key_def keys[] = {
         "Use only the first N test images (0 = all 10000)."),
     SECTION("features", "What the network sees."),
     ENUM("features.kind", SL_FEATURE, features.kind, feature_names, CFG_FEAT_RAW,
-         "Feature source: raw = the 3072 pixel values of an image (3 x 32 x 32)."),
+         "Feature source: raw = the 3072 pixel values of an image (3 x 32 x 32), "
+         "standardised per channel; kmeans = 4 x features.kmeans.centroids features learned "
+         "by k-means from the training images (see features.kmeans); npy = your own "
+         "feature matrices, read from .npy files (see features.npy)."),
+    BOOL("features.standardize", features.standardize, true,
+         "Standardise every kmeans or npy feature column with the mean and standard "
+         "deviation of the training rows (raw features always get their per-channel "
+         "standardisation)."),
+    BOOL("features.cache", features.cache, true,
+         "Keep computed kmeans features on disk in features.cache_dir, keyed by a hash of "
+         "the data, feature and augmentation settings and the seed, and reuse them when "
+         "the key matches (raw and npy features are not cached)."),
+    STRING("features.cache_dir", features.cache_dir, 1, MAX_PATH_LEN, "cache",
+           "Directory of the feature cache (.npy files)."),
+    SECTION("features.kmeans",
+            "The k-means front end (Coates, Lee and Ng, 2011), learned from the original "
+            "training images only. Used when features.kind is kmeans, ignored otherwise. "
+            "The defaults are the paper's."),
+    INT("features.kmeans.centroids", SL_SIZE, features.kmeans.centroids, 1, 16384, 1600,
+        "Number of centroids K; the features are 4K-dimensional (sum-pooled over the 4 "
+        "image quadrants). At most features.kmeans.patches."),
+    INT("features.kmeans.patch_size", SL_SIZE, features.kmeans.patch_size, 2, 16, 6,
+        "Width and height of a patch in pixels (a patch is patch_size x patch_size x 3)."),
+    INT("features.kmeans.stride", SL_SIZE, features.kmeans.stride, 1, 16, 1,
+        "Step in pixels between the patch positions encoded for each image."),
+    INT("features.kmeans.patches", SL_SIZE, features.kmeans.patches, 1000, 10000000, 400000,
+        "Random training-image patches k-means learns from."),
+    INT("features.kmeans.iterations", SL_SIZE, features.kmeans.iterations, 1, 1000, 50,
+        "k-means iterations (empty clusters are re-seeded)."),
+    NUMBER("features.kmeans.norm_epsilon", features.kmeans.norm_epsilon, 0, true, 1e6, false,
+           10,
+           "Patch normalisation: subtract the patch mean, divide by sqrt(variance + "
+           "norm_epsilon), on the 0-255 pixel scale."),
+    NUMBER("features.kmeans.zca_epsilon", features.kmeans.zca_epsilon, 0, true, 1e6, false,
+           0.1, "ZCA whitening regulariser, added to the eigenvalues of the patch covariance."),
+    ENUM("features.kmeans.encoder", SL_ENCODER, features.kmeans.encoder, encoder_names,
+         CFG_ENC_TRIANGLE,
+         "Patch encoding: triangle = max(0, mean_j(z_j) - z_k), z_k the distance to "
+         "centroid k; soft_threshold = max(0, c_k . x - alpha)."),
+    NUMBER("features.kmeans.alpha", features.kmeans.alpha, 0, false, 100, false, 0.25,
+           "Threshold of the soft_threshold encoder."),
+    SECTION("features.npy",
+            "Bring-your-own features: NumPy .npy files (float32 or float64, 2-D, C order, "
+            "little-endian; labels as integer .npy files with values 0..9). Used when "
+            "features.kind is npy, ignored otherwise. The feature width must equal "
+            "model.layers[0]; that is checked when the files are read."),
+    OPT_STRING("features.npy.train", features.npy.train, when_npy,
+               "Training feature matrix (n x d); required when features.kind is npy."),
+    OPT_STRING("features.npy.train_labels", features.npy.train_labels, when_npy,
+               "Training labels (n values); required when features.kind is npy."),
+    OPT_STRING("features.npy.test", features.npy.test, when_npy,
+               "Test feature matrix (m x d); required when features.kind is npy."),
+    OPT_STRING("features.npy.test_labels", features.npy.test_labels, when_npy,
+               "Test labels (m values); required when features.kind is npy."),
+    OPT_STRING("features.npy.augmented", features.npy.augmented, when_npy_augmented,
+               "Augmented training rows (k x d), added to the training set when "
+               "augmentation.enabled is true, and then required: with features.kind npy the "
+               "augmented rows come from this file, not from the image transforms. Give it "
+               "together with features.npy.augmented_labels."),
+    OPT_STRING("features.npy.augmented_labels", features.npy.augmented_labels,
+               when_npy_augmented,
+               "Labels of the augmented rows (k values); given together with "
+               "features.npy.augmented."),
     SECTION("augmentation",
             "Augmented copies of the training images. Each copy gets one transform, "
             "picked uniformly among the enabled ones."),
@@ -139,11 +224,29 @@ static const struct key_def keys[] = {
     INT("training.batch_size", SL_SIZE, training.batch_size, 1, 65536, 64,
         "Images per mini-batch."),
     NUMBER("training.learning_rate", training.learning_rate, 0, true, 10, false, 0.01,
-           "SGD step size."),
+           "SGD step size (at the first epoch, under training.lr_schedule)."),
+    ENUM("training.lr_schedule", SL_LR_SCHEDULE, training.lr_schedule, lr_schedule_names,
+         CFG_LR_CONSTANT,
+         "Learning rate at epoch e = 1..epochs: constant = learning_rate; step = "
+         "learning_rate x lr_gamma^floor((e-1) / lr_step_epochs); cosine = lr_min + "
+         "(learning_rate - lr_min) x (1 + cos(pi (e-1) / epochs)) / 2."),
+    INT("training.lr_step_epochs", SL_SIZE, training.lr_step_epochs, 1, 100000, 30,
+        "Step schedule: epochs between two multiplications by lr_gamma."),
+    NUMBER("training.lr_gamma", training.lr_gamma, 0, true, 1, false, 0.1,
+           "Step schedule: factor applied every lr_step_epochs epochs."),
+    NUMBER("training.lr_min", training.lr_min, 0, false, 10, false, 0,
+           "Cosine schedule: the rate it anneals towards (reached just after the last "
+           "epoch); at most learning_rate."),
     NUMBER("training.momentum", training.momentum, 0, false, 1, true, 0,
            "Momentum coefficient (0 = plain SGD)."),
     NUMBER("training.weight_decay", training.weight_decay, 0, false, 1, true, 0,
            "L2 weight decay coefficient (0 = none)."),
+    NUMBER("training.dropout_input", training.dropout_input, 0, false, 1, true, 0,
+           "Inverted dropout on the input features while training: each is zeroed with "
+           "this probability and the rest scaled by 1/(1-p) (0 = off)."),
+    NUMBER("training.dropout_hidden", training.dropout_hidden, 0, false, 1, true, 0,
+           "Inverted dropout on the output of every hidden layer while training (0 = "
+           "off)."),
     BOOL("training.shuffle", training.shuffle, true,
          "Reshuffle the training set before every epoch."),
     SECTION("output", "Where results are written."),
@@ -215,6 +318,8 @@ static void set_int(struct experiment *e, const struct key_def *k, uint64_t v)
     case SL_BOOL: *(bool *)p = v != 0; break;
     case SL_ACTIVATION: *(enum cfg_activation *)p = (enum cfg_activation)v; break;
     case SL_FEATURE: *(enum cfg_feature_kind *)p = (enum cfg_feature_kind)v; break;
+    case SL_ENCODER: *(enum cfg_encoder *)p = (enum cfg_encoder)v; break;
+    case SL_LR_SCHEDULE: *(enum cfg_lr_schedule *)p = (enum cfg_lr_schedule)v; break;
     default: break;
     }
 }
@@ -229,6 +334,8 @@ static uint64_t get_int(const struct experiment *e, const struct key_def *k)
     case SL_BOOL: return *(const bool *)p;
     case SL_ACTIVATION: return (uint64_t)*(const enum cfg_activation *)p;
     case SL_FEATURE: return (uint64_t)*(const enum cfg_feature_kind *)p;
+    case SL_ENCODER: return (uint64_t)*(const enum cfg_encoder *)p;
+    case SL_LR_SCHEDULE: return (uint64_t)*(const enum cfg_lr_schedule *)p;
     default: return 0;
     }
 }
@@ -664,7 +771,7 @@ static int parse_number(struct parser *p, const struct key_def *k, double *out)
     bool low = k->min_excl ? !(d > k->dmin) : !(d >= k->dmin);
     bool high = k->max_excl ? !(d < k->dmax) : !(d <= k->dmax);
     if (low || high)
-        return fail_mark(p, e->start_mark, k->path, "expected a number in %c%g, %g%c, got %s",
+        return fail_mark(p, e->start_mark, k->path, "expected a number in %c%.15g, %.15g%c, got %s",
                          k->min_excl ? '(' : '[', k->dmin, k->dmax, k->max_excl ? ')' : ']',
                          shown);
     *out = d;
@@ -708,11 +815,15 @@ static int parse_string(struct parser *p, const struct key_def *k)
 {
     const yaml_event_t *e = &p->ev;
     if (e->type != YAML_SCALAR_EVENT)
-        return wrong_type(p, k->path, "a string");
+        return wrong_type(p, k->path, k->nullable ? "a string or null" : "a string");
     const char *s = ev_text(e);
     size_t len = e->data.scalar.length;
-    if (ev_plain(e) && is_null_word(s, len))
-        return wrong_type(p, k->path, "a string");
+    if (ev_plain(e) && is_null_word(s, len)) {
+        if (!k->nullable)
+            return wrong_type(p, k->path, "a string");
+        set_string(p->cfg, k, NULL); /* not set */
+        return RN_OK;
+    }
     if (ev_plain(e) && plain_is_not_string(s, len)) {
         char shown[300];
         show_text(shown, sizeof shown, s, len);
@@ -1035,10 +1146,18 @@ static int check_layers(const struct experiment *cfg, struct rn_err *err)
     const struct cfg_model *m = &cfg->model;
     size_t dim = cfg_feature_dim(cfg), last = m->n_layers - 1;
     char path[64];
-    if (m->layers[0] != dim)
+    /* dim 0 (npy): known once the files are read; the CLI checks it then. */
+    if (dim != 0 && m->layers[0] != dim) {
+        if (cfg->features.kind == CFG_FEAT_KMEANS)
+            return cfg_fail_at(cfg, "model.layers[0]", err,
+                               "expected %zu (the feature dimension of features.kind kmeans: "
+                               "%d x features.kmeans.centroids = %d x %zu), got %zu",
+                               dim, CFG_KMEANS_POOLS, CFG_KMEANS_POOLS,
+                               cfg->features.kmeans.centroids, m->layers[0]);
         return cfg_fail_at(cfg, "model.layers[0]", err,
                            "expected %zu (the feature dimension of features.kind %s), got %zu",
                            dim, feature_names[cfg->features.kind], m->layers[0]);
+    }
     if (m->layers[last] != CFG_NUM_CLASSES) {
         snprintf(path, sizeof path, "model.layers[%zu]", last);
         return cfg_fail_at(cfg, path, err, "expected %d (the number of classes), got %zu",
@@ -1061,6 +1180,77 @@ static int check_layers(const struct experiment *cfg, struct rn_err *err)
                            "expected at most %zu parameters in total, got %zu", MAX_PARAMS,
                            total);
     return RN_OK;
+}
+
+/* The value of an enum or boolean key as spelled in a file ("npy", "true"). */
+static const char *value_word(const struct experiment *cfg, const struct key_def *k)
+{
+    uint64_t v = get_int(cfg, k);
+    if (k->type == KT_BOOL)
+        return v ? "true" : "false";
+    if (k->type == KT_ENUM)
+        for (uint64_t i = 0; k->names[i]; i++)
+            if (i == v)
+                return k->names[i];
+    return "";
+}
+
+static bool conds_hold(const struct experiment *cfg, const struct key_cond *c)
+{
+    for (; c->path; c++) {
+        const struct key_def *k = key_by_path(c->path);
+        if (!k || strcmp(value_word(cfg, k), c->value) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Conditionally required strings: reported at the last condition's key (the
+ * one that made the key necessary), naming the missing key. */
+static int check_when(const struct experiment *cfg, struct rn_err *err)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key_def *k = &keys[i];
+        if (!k->when || *(char *const *)slot_cptr(cfg, k) || !conds_hold(cfg, k->when))
+            continue;
+        char because[300] = "";
+        size_t n_conds = 0;
+        for (const struct key_cond *c = k->when; c->path; c++, n_conds++) {
+            size_t o = strlen(because);
+            snprintf(because + o, sizeof because - o, "%s%s is %s", n_conds ? " and " : "",
+                     c->path, c->value);
+        }
+        return cfg_fail_at(cfg, k->when[n_conds - 1].path, err,
+                           "expected %s to be set when %s, got none", k->path, because);
+    }
+    return RN_OK;
+}
+
+static int check_features(const struct experiment *cfg, struct rn_err *err)
+{
+    const struct cfg_features *f = &cfg->features;
+    const struct cfg_kmeans *km = &f->kmeans;
+    if (km->centroids > km->patches) {
+        if (find_mark(cfg, "features.kmeans.centroids"))
+            return cfg_fail_at(cfg, "features.kmeans.centroids", err,
+                               "expected at most features.kmeans.patches (%zu), got %zu",
+                               km->patches, km->centroids);
+        return cfg_fail_at(cfg, "features.kmeans.patches", err,
+                           "expected at least features.kmeans.centroids (%zu), got %zu",
+                           km->centroids, km->patches);
+    }
+    if (f->kind != CFG_FEAT_NPY)
+        return RN_OK; /* features.npy is ignored */
+    const struct cfg_npy *n = &f->npy;
+    if (!n->augmented != !n->augmented_labels) {
+        const char *given = n->augmented ? "features.npy.augmented"
+                                         : "features.npy.augmented_labels";
+        const char *other = n->augmented ? "features.npy.augmented_labels"
+                                         : "features.npy.augmented";
+        return cfg_fail_at(cfg, given, err,
+                           "expected %s to be set too (both or neither), got none", other);
+    }
+    return check_when(cfg, err);
 }
 
 static int check_all(const struct experiment *cfg, struct rn_err *err)
@@ -1104,6 +1294,14 @@ static int check_all(const struct experiment *cfg, struct rn_err *err)
         return cfg_fail_at(cfg, "data.validation", err,
                            "expected fewer than data.train_limit (%zu) images, got %zu",
                            d->train_limit, d->validation);
+    rc = check_features(cfg, err);
+    if (rc)
+        return rc;
+    const struct cfg_training *t = &cfg->training;
+    if (t->lr_min > t->learning_rate) /* lr_min is in the file: its default is 0 */
+        return cfg_fail_at(cfg, "training.lr_min", err,
+                           "expected at most training.learning_rate (%g), got %g",
+                           t->learning_rate, t->lr_min);
     return RN_OK;
 }
 
@@ -1114,11 +1312,10 @@ void cfg_free(struct experiment *cfg)
     if (!cfg)
         return;
     free(cfg->source);
-    free(cfg->name);
-    free(cfg->data.dir);
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (keys[i].slot == SL_STR)
+            free(*(char **)slot_ptr(cfg, &keys[i]));
     free(cfg->model.layers);
-    free(cfg->output.dir);
-    free(cfg->output.database);
     for (size_t i = 0; i < cfg->n_marks; i++)
         free(cfg->marks[i].path);
     free(cfg->marks);
@@ -1171,8 +1368,31 @@ size_t cfg_feature_dim(const struct experiment *cfg)
 {
     switch (cfg->features.kind) {
     case CFG_FEAT_RAW: return CFG_RAW_DIM;
+    case CFG_FEAT_KMEANS: return CFG_KMEANS_POOLS * cfg->features.kmeans.centroids;
+    case CFG_FEAT_NPY: return 0;
     }
     return CFG_RAW_DIM;
+}
+
+double cfg_lr_at(const struct cfg_training *t, size_t epoch)
+{
+    double lr = t->learning_rate;
+    size_t e = epoch ? epoch - 1 : 0; /* 0-based */
+    switch (t->lr_schedule) {
+    case CFG_LR_CONSTANT: return lr;
+    case CFG_LR_STEP:
+        if (t->lr_step_epochs == 0)
+            return lr;
+        return lr * pow(t->lr_gamma, (double)(e / t->lr_step_epochs));
+    case CFG_LR_COSINE:
+        if (t->epochs == 0)
+            return lr;
+        if (e >= t->epochs)
+            e = t->epochs - 1;
+        return t->lr_min +
+               (lr - t->lr_min) * (1 + cos(PI * (double)e / (double)t->epochs)) / 2;
+    }
+    return lr;
 }
 
 bool cfg_find_mark(const struct experiment *cfg, const char *path, size_t *line,
@@ -1296,7 +1516,10 @@ void cfg_hash(const struct experiment *cfg, char out[65])
 static cJSON *default_json(const struct key_def *k)
 {
     switch (k->type) {
-    case KT_STRING: return k->sdef ? cJSON_CreateString(k->sdef) : NULL;
+    case KT_STRING:
+        if (k->nullable)
+            return cJSON_CreateNull();
+        return k->sdef ? cJSON_CreateString(k->sdef) : NULL;
     case KT_INT: return json_u64(k->idef);
     case KT_NUMBER: return cJSON_CreateNumber(k->ddef);
     case KT_BOOL: return cJSON_CreateBool(k->idef != 0);
@@ -1323,11 +1546,15 @@ static cJSON *key_schema(const struct key_def *k)
              put(s, "additionalProperties", cJSON_CreateFalse()) &&
              put(s, "properties", cJSON_CreateObject());
         break;
-    case KT_STRING:
-        ok = ok && put(s, "type", cJSON_CreateString("string")) &&
+    case KT_STRING: {
+        const char *types[] = {"string", "null"};
+        ok = ok &&
+             put(s, "type", k->nullable ? cJSON_CreateStringArray(types, 2)
+                                        : cJSON_CreateString("string")) &&
              put_number(s, "minLength", (double)k->imin) &&
              put_number(s, "maxLength", (double)k->imax);
         break;
+    }
     case KT_INT:
         ok = ok && put(s, "type", cJSON_CreateString("integer")) &&
              put(s, "minimum", json_u64(k->imin)) && put(s, "maximum", json_u64(k->imax));
@@ -1412,6 +1639,60 @@ static bool require_path(cJSON *root, const char *path)
     }
 }
 
+/* The schema object of `path` inside `o` (a schema of an object), creating
+ * "properties" entries on the way and marking every segment required. */
+static cJSON *schema_at(cJSON *o, const char *path)
+{
+    const char *s = path;
+    for (;;) {
+        const char *dot = strchr(s, '.');
+        char seg[64];
+        size_t n = dot ? (size_t)(dot - s) : strlen(s);
+        if (n >= sizeof seg)
+            return NULL;
+        memcpy(seg, s, n);
+        seg[n] = '\0';
+        cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
+        if (!props && !put(o, "properties", props = cJSON_CreateObject()))
+            return NULL;
+        cJSON *child = cJSON_GetObjectItemCaseSensitive(props, seg);
+        if (!child && !put(props, seg, child = cJSON_CreateObject()))
+            return NULL;
+        if (!require(o, seg))
+            return NULL;
+        if (!dot)
+            return child;
+        o = child;
+        s = dot + 1;
+    }
+}
+
+/* {"if": the conditions hold, "then": every key sharing `when` is a string}. */
+static cJSON *conditional_schema(const struct key_cond *when)
+{
+    cJSON *rule = cJSON_CreateObject(), *if_ = cJSON_CreateObject(),
+          *then = cJSON_CreateObject();
+    bool ok = put(rule, "if", if_) && put(rule, "then", then);
+    for (const struct key_cond *c = when; ok && c->path; c++) {
+        const struct key_def *k = key_by_path(c->path);
+        cJSON *leaf = schema_at(if_, c->path);
+        ok = k && leaf &&
+             put(leaf, "const", k->type == KT_BOOL ? cJSON_CreateBool(strcmp(c->value, "true") == 0)
+                                                   : cJSON_CreateString(c->value));
+    }
+    for (size_t i = 0; ok && i < N_KEYS; i++) {
+        if (keys[i].when != when)
+            continue;
+        cJSON *leaf = schema_at(then, keys[i].path);
+        ok = leaf && put(leaf, "type", cJSON_CreateString("string"));
+    }
+    if (!ok) {
+        cJSON_Delete(rule);
+        return NULL;
+    }
+    return rule;
+}
+
 cJSON *cfg_schema(void)
 {
     cJSON *root = cJSON_CreateObject();
@@ -1433,6 +1714,22 @@ cJSON *cfg_schema(void)
     for (size_t i = 0; ok && i < N_KEYS; i++)
         if (keys[i].required)
             ok = require_path(root, keys[i].path);
+    /* Conditional requirements, one if/then per distinct condition list. */
+    cJSON *all_of = NULL;
+    for (size_t i = 0; ok && i < N_KEYS; i++) {
+        const struct key_cond *w = keys[i].when;
+        bool first = w != NULL;
+        for (size_t j = 0; first && j < i; j++)
+            first = keys[j].when != w;
+        if (!first)
+            continue;
+        if (!all_of)
+            ok = put(root, "allOf", all_of = cJSON_CreateArray());
+        cJSON *rule = ok ? conditional_schema(w) : NULL;
+        ok = rule && cJSON_AddItemToArray(all_of, rule);
+        if (!ok)
+            cJSON_Delete(rule);
+    }
     if (!ok) {
         cJSON_Delete(root);
         return NULL;

@@ -77,7 +77,23 @@ static void test_full_file(void)
         "  validation: 100\n"
         "  train_limit: 1000\n"
         "  test_limit: 500\n"
-        "features: {kind: raw}\n"
+        "features:\n"
+        "  kind: kmeans\n"
+        "  standardize: false\n"
+        "  cache: no\n"
+        "  cache_dir: /tmp/fc\n"
+        "  kmeans:\n"
+        "    centroids: 128\n"
+        "    patch_size: 8\n"
+        "    stride: 2\n"
+        "    patches: 5000\n"
+        "    iterations: 10\n"
+        "    norm_epsilon: 5\n"
+        "    zca_epsilon: 0.01\n"
+        "    encoder: soft_threshold\n"
+        "    alpha: 0.5\n"
+        "  npy: {train: a.npy, train_labels: al.npy, test: b.npy, test_labels: bl.npy,\n"
+        "        augmented: c.npy, augmented_labels: cl.npy}\n"
         "augmentation:\n"
         "  enabled: yes\n"
         "  copies: 3\n"
@@ -96,7 +112,7 @@ static void test_full_file(void)
         "    flip_probability: 1\n"
         "model:\n"
         "  layers:\n"
-        "    - 3072\n"
+        "    - 512\n"
         "    - 128\n"
         "    - 32\n"
         "    - 10\n"
@@ -105,8 +121,14 @@ static void test_full_file(void)
         "  epochs: 7\n"
         "  batch_size: 32\n"
         "  learning_rate: 1e-3\n"
+        "  lr_schedule: cosine\n"
+        "  lr_step_epochs: 10\n"
+        "  lr_gamma: 0.5\n"
+        "  lr_min: 1e-4\n"
         "  momentum: 0.9\n"
         "  weight_decay: .0005\n"
+        "  dropout_input: 0.2\n"
+        "  dropout_hidden: 0.5\n"
         "  shuffle: false\n"
         "output:\n"
         "  dir: out\n"
@@ -122,7 +144,18 @@ static void test_full_file(void)
     CHECK(c.seed == (uint64_t)INT64_MAX);
     CHECK(strcmp(c.data.dir, "/tmp/cifar") == 0);
     CHECK(c.data.validation == 100 && c.data.train_limit == 1000 && c.data.test_limit == 500);
-    CHECK(c.features.kind == CFG_FEAT_RAW);
+    CHECK(c.features.kind == CFG_FEAT_KMEANS);
+    CHECK(!c.features.standardize && !c.features.cache);
+    CHECK(strcmp(c.features.cache_dir, "/tmp/fc") == 0);
+    const struct cfg_kmeans *km = &c.features.kmeans;
+    CHECK(km->centroids == 128 && km->patch_size == 8 && km->stride == 2);
+    CHECK(km->patches == 5000 && km->iterations == 10);
+    CHECK(km->norm_epsilon == 5 && km->zca_epsilon == 0.01 && km->alpha == 0.5);
+    CHECK(km->encoder == CFG_ENC_SOFT_THRESHOLD);
+    const struct cfg_npy *np = &c.features.npy;
+    CHECK(strcmp(np->train, "a.npy") == 0 && strcmp(np->train_labels, "al.npy") == 0);
+    CHECK(strcmp(np->test, "b.npy") == 0 && strcmp(np->test_labels, "bl.npy") == 0);
+    CHECK(strcmp(np->augmented, "c.npy") == 0 && strcmp(np->augmented_labels, "cl.npy") == 0);
     CHECK(c.augment.enabled && c.augment.copies == 3);
     CHECK(!c.augment.rotation && c.augment.max_degrees == 12.5);
     CHECK(c.augment.cutout && c.augment.cutout_max == 8 && c.augment.cutout_fill == 255);
@@ -130,27 +163,34 @@ static void test_full_file(void)
     CHECK(c.augment.contrast && c.augment.contrast_min == 0.25 && c.augment.contrast_max == 4);
     CHECK(c.augment.flip_prob == 1);
     CHECK(c.model.n_layers == 4);
-    CHECK(c.model.layers[0] == 3072 && c.model.layers[1] == 128 && c.model.layers[2] == 32 &&
+    CHECK(c.model.layers[0] == 512 && c.model.layers[1] == 128 && c.model.layers[2] == 32 &&
           c.model.layers[3] == 10);
     CHECK(c.model.activation == CFG_ACT_TANH);
     CHECK(c.training.epochs == 7 && c.training.batch_size == 32);
     CHECK(c.training.learning_rate == 1e-3 && c.training.momentum == 0.9);
     CHECK(c.training.weight_decay == 0.0005 && !c.training.shuffle);
+    CHECK(c.training.lr_schedule == CFG_LR_COSINE && c.training.lr_step_epochs == 10);
+    CHECK(c.training.lr_gamma == 0.5 && c.training.lr_min == 1e-4);
+    CHECK(c.training.dropout_input == 0.2 && c.training.dropout_hidden == 0.5);
     CHECK(strcmp(c.output.dir, "out") == 0 && strcmp(c.output.database, "out/r.db") == 0);
-    CHECK(cfg_feature_dim(&c) == CFG_RAW_DIM);
+    CHECK(cfg_feature_dim(&c) == 512);
 
     size_t line = 99, col = 99;
     CHECK(cfg_find_mark(&c, "name", &line, &col) && line == 2 && col == 1);
-    CHECK(cfg_find_mark(&c, "training.batch_size", &line, &col) && line == 35 && col == 3);
-    CHECK(cfg_find_mark(&c, "augmentation.rotation.max_degrees", &line, &col) && line == 13 &&
+    CHECK(cfg_find_mark(&c, "training.batch_size", &line, &col) && line == 51 && col == 3);
+    CHECK(cfg_find_mark(&c, "augmentation.rotation.max_degrees", &line, &col) && line == 29 &&
           col == 28);
-    CHECK(cfg_find_mark(&c, "model.layers[2]", &line, &col) && line == 30 && col == 7);
-    CHECK(cfg_find_mark(&c, "augmentation", &line, &col) && line == 10 && col == 1);
+    CHECK(cfg_find_mark(&c, "model.layers[2]", &line, &col) && line == 46 && col == 7);
+    CHECK(cfg_find_mark(&c, "augmentation", &line, &col) && line == 26 && col == 1);
+    CHECK(cfg_find_mark(&c, "features.kmeans.encoder", &line, &col) && line == 22 && col == 5);
+    CHECK(cfg_find_mark(&c, "features.npy.augmented_labels", &line, &col) && line == 25 &&
+          col == 27);
+    CHECK(cfg_find_mark(&c, "training.dropout_hidden", &line, &col) && line == 60 && col == 3);
     CHECK(!cfg_find_mark(&c, "model.layers[4]", &line, &col) && line == 0 && col == 0);
 
     rc = cfg_fail_at(&c, "training.batch_size", &e, "larger than the %d images", 20);
     CHECK(rc == RN_ERR_CONFIG && e.code == RN_ERR_CONFIG);
-    CHECK(strcmp(e.msg, "dir/t.yaml:35:3: training.batch_size: larger than the 20 images") ==
+    CHECK(strcmp(e.msg, "dir/t.yaml:51:3: training.batch_size: larger than the 20 images") ==
           0);
     cfg_free(&c);
     CHECK(all_zero(&c));
@@ -169,6 +209,16 @@ static void test_defaults(void)
     CHECK(strcmp(c.data.dir, "data/cifar-10-batches-bin") == 0);
     CHECK(c.data.validation == 0 && c.data.train_limit == 0 && c.data.test_limit == 0);
     CHECK(c.features.kind == CFG_FEAT_RAW && cfg_feature_dim(&c) == 3072);
+    CHECK(c.features.standardize && c.features.cache);
+    CHECK(strcmp(c.features.cache_dir, "cache") == 0);
+    const struct cfg_kmeans *km = &c.features.kmeans;
+    CHECK(km->centroids == 1600 && km->patch_size == 6 && km->stride == 1);
+    CHECK(km->patches == 400000 && km->iterations == 50);
+    CHECK(km->norm_epsilon == 10 && km->zca_epsilon == 0.1);
+    CHECK(km->encoder == CFG_ENC_TRIANGLE && km->alpha == 0.25);
+    const struct cfg_npy *np = &c.features.npy;
+    CHECK(!np->train && !np->train_labels && !np->test && !np->test_labels);
+    CHECK(!np->augmented && !np->augmented_labels);
     CHECK(!c.augment.enabled && c.augment.copies == 1);
     CHECK(c.augment.rotation && c.augment.max_degrees == 180);
     CHECK(c.augment.cutout && c.augment.cutout_max == 16 && c.augment.cutout_fill == 0);
@@ -180,6 +230,9 @@ static void test_defaults(void)
     CHECK(c.training.epochs == 120 && c.training.batch_size == 64);
     CHECK(c.training.learning_rate == 0.01 && c.training.momentum == 0);
     CHECK(c.training.weight_decay == 0 && c.training.shuffle);
+    CHECK(c.training.lr_schedule == CFG_LR_CONSTANT && c.training.lr_step_epochs == 30);
+    CHECK(c.training.lr_gamma == 0.1 && c.training.lr_min == 0);
+    CHECK(c.training.dropout_input == 0 && c.training.dropout_hidden == 0);
     CHECK(strcmp(c.output.dir, "results") == 0);
     CHECK(strcmp(c.output.database, "results/results.db") == 0);
     CHECK(c.n_marks == 4); /* model, model.layers, and its two items */
@@ -220,6 +273,52 @@ static void load_experiment(const char *file, struct experiment *c)
     CHECK_MSG(rc == RN_OK, "%s: %s", path, e.msg);
 }
 
+static bool experiment_exists(const char *file)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/experiments/%s", source_dir(), file);
+    return access(path, R_OK) == 0;
+}
+
+/* An original/augmented pair: named after their files, augmentation off and
+ * on, and nothing else differs (equal resolved configs once name and
+ * augmentation.enabled match). The experiments are loaded into o and a. */
+static bool check_pair(const char *orig, const char *aug, struct experiment *o,
+                       struct experiment *a)
+{
+    load_experiment(orig, o);
+    load_experiment(aug, a);
+    if (!o->name || !a->name) {
+        cfg_free(o);
+        cfg_free(a);
+        return false;
+    }
+    CHECK_MSG(strncmp(o->name, orig, strlen(o->name)) == 0 &&
+                  strcmp(orig + strlen(o->name), ".yaml") == 0,
+              "%s: name %s", orig, o->name);
+    CHECK_MSG(strncmp(a->name, aug, strlen(a->name)) == 0 &&
+                  strcmp(aug + strlen(a->name), ".yaml") == 0,
+              "%s: name %s", aug, a->name);
+    CHECK_MSG(!o->augment.enabled && a->augment.enabled, "%s, %s: augmentation", orig, aug);
+    cJSON *jo = cfg_to_json(o), *ja = cfg_to_json(a);
+    CHECK(jo && ja);
+    if (jo && ja) {
+        cJSON_ReplaceItemInObject(jo, "name", cJSON_CreateString("x"));
+        cJSON_ReplaceItemInObject(ja, "name", cJSON_CreateString("x"));
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(jo, "augmentation"), "enabled",
+                                  cJSON_CreateTrue());
+        CHECK_MSG(cJSON_Compare(jo, ja, 1), "%s and %s differ in more than name and "
+                  "augmentation.enabled", orig, aug);
+    }
+    cJSON_Delete(jo);
+    cJSON_Delete(ja);
+    char ho[65], ha[65];
+    cfg_hash(o, ho);
+    cfg_hash(a, ha);
+    CHECK(strlen(ho) == 64 && strcmp(ho, ha) != 0);
+    return true;
+}
+
 static void test_experiments(void)
 {
     /* Every shipped experiment parses. */
@@ -242,44 +341,32 @@ static void test_experiments(void)
     CHECK(n_files >= 2);
 
     struct experiment o, a;
-    load_experiment("original.yaml", &o);
-    load_experiment("augmented.yaml", &a);
-    if (!o.name || !a.name) {
+    if (check_pair("original.yaml", "augmented.yaml", &o, &a)) {
         cfg_free(&o);
         cfg_free(&a);
-        return;
     }
+    /* The report's exact network on 512-d k-means features (K = 128), plain
+     * SGD with a constant rate, once the stock files are there. */
+    if (!experiment_exists("report-original.yaml") &&
+        !experiment_exists("report-augmented.yaml"))
+        return;
+    if (!check_pair("report-original.yaml", "report-augmented.yaml", &o, &a))
+        return;
     const struct experiment *both[] = {&o, &a};
     for (size_t i = 0; i < 2; i++) {
         const struct experiment *c = both[i];
-        CHECK(c->seed == 42 && c->features.kind == CFG_FEAT_RAW);
-        CHECK(c->model.n_layers == 3 && c->model.layers[0] == 3072 &&
+        CHECK(c->features.kind == CFG_FEAT_KMEANS && c->features.kmeans.centroids == 128);
+        CHECK(cfg_feature_dim(c) == 512);
+        CHECK(c->model.n_layers == 3 && c->model.layers[0] == 512 &&
               c->model.layers[1] == 64 && c->model.layers[2] == 10);
         CHECK(c->model.activation == CFG_ACT_RELU);
         CHECK(c->training.learning_rate == 0.01 && c->training.epochs == 120);
-        CHECK(c->training.batch_size == 64 && c->training.momentum == 0);
+        CHECK(c->training.lr_schedule == CFG_LR_CONSTANT && c->training.momentum == 0);
+        CHECK(c->training.weight_decay == 0 && c->training.dropout_input == 0 &&
+              c->training.dropout_hidden == 0);
         CHECK(c->augment.copies == 1 && c->augment.rotation && c->augment.cutout &&
               c->augment.crop && c->augment.contrast);
     }
-    CHECK(strcmp(o.name, "original") == 0 && strcmp(a.name, "augmented") == 0);
-    CHECK(!o.augment.enabled && a.augment.enabled);
-
-    /* Nothing else differs: equal resolved configs once name and enabled match. */
-    cJSON *jo = cfg_to_json(&o), *ja = cfg_to_json(&a);
-    CHECK(jo && ja);
-    if (jo && ja) {
-        cJSON_ReplaceItemInObject(jo, "name", cJSON_CreateString("x"));
-        cJSON_ReplaceItemInObject(ja, "name", cJSON_CreateString("x"));
-        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(jo, "augmentation"), "enabled",
-                                  cJSON_CreateTrue());
-        CHECK(cJSON_Compare(jo, ja, 1));
-    }
-    cJSON_Delete(jo);
-    cJSON_Delete(ja);
-    char ho[65], ha[65];
-    cfg_hash(&o, ho);
-    cfg_hash(&a, ha);
-    CHECK(strlen(ho) == 64 && strcmp(ho, ha) != 0);
     cfg_free(&o);
     cfg_free(&a);
 }
@@ -290,8 +377,19 @@ static void test_unknown_keys(void)
                 "valid keys at the top level: name, seed, data, features, augmentation, model, "
                 "training, output");
     EXPECT_FAIL(LAYERS "training:\n  epoch: 5\n", "dir/t.yaml:4:3: training.epoch: unknown key",
-                "valid keys in training: epochs, batch_size, learning_rate, momentum, "
-                "weight_decay, shuffle");
+                "valid keys in training: epochs, batch_size, learning_rate, lr_schedule, "
+                "lr_step_epochs, lr_gamma, lr_min, momentum, weight_decay, dropout_input, "
+                "dropout_hidden, shuffle");
+    EXPECT_FAIL(LAYERS "features: {dim: 5}\n", "dir/t.yaml:3:12: features.dim: unknown key",
+                "valid keys in features: kind, standardize, cache, cache_dir, kmeans, npy");
+    EXPECT_FAIL(LAYERS "features: {kmeans: {k: 5}}\n",
+                "dir/t.yaml:3:21: features.kmeans.k: unknown key",
+                "valid keys in features.kmeans: centroids, patch_size, stride, patches, "
+                "iterations, norm_epsilon, zca_epsilon, encoder, alpha");
+    EXPECT_FAIL(LAYERS "features:\n  npy:\n    labels: y.npy\n",
+                "dir/t.yaml:5:5: features.npy.labels: unknown key",
+                "valid keys in features.npy: train, train_labels, test, test_labels, "
+                "augmented, augmented_labels");
     EXPECT_FAIL(LAYERS "augmentation:\n  rotation:\n    degrees: 5\n",
                 "dir/t.yaml:5:5: augmentation.rotation.degrees: unknown key",
                 "valid keys in augmentation.rotation: enabled, max_degrees");
@@ -436,7 +534,8 @@ static void test_bools_enums_strings(void)
                 "dir/t.yaml:3:15: model.activation: expected one of \"relu\", \"tanh\", "
                 "\"sigmoid\", got \"ReLU\"");
     EXPECT_FAIL(LAYERS "features: {kind: pca}\n",
-                "dir/t.yaml:3:18: features.kind: expected one of \"raw\", got \"pca\"");
+                "dir/t.yaml:3:18: features.kind: expected one of \"raw\", \"kmeans\", \"npy\", "
+                "got \"pca\"");
     EXPECT_OK("model: {layers: [3072, 10], activation: \"sigmoid\"}\n");
 
     EXPECT_FAIL(LAYERS "name: 123\n",
@@ -541,6 +640,270 @@ static void test_layers(void)
     /* Just under the limit: 3072*87000 + 87000 + 87000*10 + 10 = 268213010. */
     EXPECT_OK("model:\n  layers: [3072, 87000, 10]\n");
     EXPECT_OK("model:\n  layers: [3072, 512, 256, 128, 64, 32, 10]\n");
+}
+
+/* `path: value` written as nested block mappings after LAYERS; the message
+ * must be exactly "dir/t.yaml:LINE:COL: path: tail" with LINE:COL at the value. */
+static void expect_bad_value(int line, const char *path, const char *value, const char *tail)
+{
+    char yaml[1024], want[1024];
+    size_t o = (size_t)snprintf(yaml, sizeof yaml, "%s", LAYERS);
+    size_t depth = 0;
+    const char *seg = path;
+    for (const char *dot; (dot = strchr(seg, '.')) != NULL; seg = dot + 1, depth++)
+        o += (size_t)snprintf(yaml + o, sizeof yaml - o, "%*s%.*s:\n", (int)(2 * depth), "",
+                              (int)(dot - seg), seg);
+    snprintf(yaml + o, sizeof yaml - o, "%*s%s: %s\n", (int)(2 * depth), "", seg, value);
+    snprintf(want, sizeof want, "dir/t.yaml:%zu:%zu: %s: %s", 3 + depth,
+             2 * depth + strlen(seg) + 3, path, tail);
+    struct experiment c;
+    struct rn_err e = {0};
+    int rc = load(yaml, &c, &e);
+    CHECK_MSG(rc == RN_ERR_CONFIG && strcmp(e.msg, want) == 0 && all_zero(&c),
+              "line %d: got \"%s\", want \"%s\"", line, e.msg, want);
+    cfg_free(&c);
+}
+
+#define EXPECT_BAD(path, value, tail) expect_bad_value(__LINE__, (path), (value), (tail))
+
+static void test_new_keys_values(void)
+{
+    /* Integers: both ends of every range. */
+    EXPECT_BAD("features.kmeans.centroids", "0", "expected an integer in [1, 16384], got 0");
+    EXPECT_BAD("features.kmeans.centroids", "16385",
+               "expected an integer in [1, 16384], got 16385");
+    EXPECT_BAD("features.kmeans.centroids", "12.0", "expected an integer, got \"12.0\"");
+    EXPECT_BAD("features.kmeans.patch_size", "1", "expected an integer in [2, 16], got 1");
+    EXPECT_BAD("features.kmeans.patch_size", "17", "expected an integer in [2, 16], got 17");
+    EXPECT_BAD("features.kmeans.stride", "0", "expected an integer in [1, 16], got 0");
+    EXPECT_BAD("features.kmeans.stride", "17", "expected an integer in [1, 16], got 17");
+    EXPECT_BAD("features.kmeans.patches", "999",
+               "expected an integer in [1000, 10000000], got 999");
+    EXPECT_BAD("features.kmeans.patches", "10000001",
+               "expected an integer in [1000, 10000000], got 10000001");
+    EXPECT_BAD("features.kmeans.iterations", "0", "expected an integer in [1, 1000], got 0");
+    EXPECT_BAD("features.kmeans.iterations", "1001",
+               "expected an integer in [1, 1000], got 1001");
+    EXPECT_BAD("training.lr_step_epochs", "0", "expected an integer in [1, 100000], got 0");
+    EXPECT_BAD("training.lr_step_epochs", "100001",
+               "expected an integer in [1, 100000], got 100001");
+    /* Numbers. */
+    EXPECT_BAD("features.kmeans.norm_epsilon", "0",
+               "expected a number in (0, 1000000], got 0");
+    EXPECT_BAD("features.kmeans.norm_epsilon", "1.5e6",
+               "expected a number in (0, 1000000], got 1.5e6");
+    EXPECT_BAD("features.kmeans.zca_epsilon", "-0.1",
+               "expected a number in (0, 1000000], got -0.1");
+    EXPECT_BAD("features.kmeans.zca_epsilon", ".inf", "expected a finite number, got .inf");
+    EXPECT_BAD("features.kmeans.alpha", "-0.01", "expected a number in [0, 100], got -0.01");
+    EXPECT_BAD("features.kmeans.alpha", "100.5", "expected a number in [0, 100], got 100.5");
+    EXPECT_BAD("training.lr_gamma", "0", "expected a number in (0, 1], got 0");
+    EXPECT_BAD("training.lr_gamma", "1.01", "expected a number in (0, 1], got 1.01");
+    EXPECT_BAD("training.lr_min", "-1e-9", "expected a number in [0, 10], got -1e-9");
+    EXPECT_BAD("training.lr_min", "11", "expected a number in [0, 10], got 11");
+    EXPECT_BAD("training.dropout_input", "1", "expected a number in [0, 1), got 1");
+    EXPECT_BAD("training.dropout_input", "-0.5", "expected a number in [0, 1), got -0.5");
+    EXPECT_BAD("training.dropout_hidden", "1.0", "expected a number in [0, 1), got 1.0");
+    EXPECT_BAD("training.dropout_hidden", "half", "expected a number, got \"half\"");
+    /* Enums and booleans. */
+    EXPECT_BAD("features.kind", "KMeans",
+               "expected one of \"raw\", \"kmeans\", \"npy\", got \"KMeans\"");
+    EXPECT_BAD("features.kmeans.encoder", "hard",
+               "expected one of \"triangle\", \"soft_threshold\", got \"hard\"");
+    EXPECT_BAD("features.kmeans.encoder", "~",
+               "expected one of \"triangle\", \"soft_threshold\", got null");
+    EXPECT_BAD("training.lr_schedule", "linear",
+               "expected one of \"constant\", \"step\", \"cosine\", got \"linear\"");
+    EXPECT_BAD("features.cache", "maybe", "expected a boolean (true or false), got \"maybe\"");
+    EXPECT_BAD("features.standardize", "1", "expected a boolean (true or false), got \"1\"");
+    /* Strings: cache_dir must be a non-empty string; the npy files may be null. */
+    EXPECT_BAD("features.cache_dir", "''", "expected a non-empty string, got \"\"");
+    EXPECT_BAD("features.cache_dir", "null", "expected a string, got null");
+    EXPECT_BAD("features.npy.train", "123",
+               "expected a string, got 123 (quote it to make it a string)");
+    EXPECT_BAD("features.npy.train", "[a.npy]", "expected a string or null, got a list");
+    EXPECT_BAD("features.npy.test_labels", "\"\"", "expected a non-empty string, got \"\"");
+    EXPECT_BAD("features.npy.augmented", "{a: 1}", "expected a string or null, got a mapping");
+    EXPECT_OK(LAYERS "features: {npy: {train: null, test: ~, augmented: }}\n");
+
+    struct experiment c;
+    struct rn_err e = {0};
+    CHECK(load(LAYERS "features:\n  npy:\n    train: \"f 1.npy\"\n    test: null\n", &c, &e) ==
+          RN_OK);
+    CHECK(c.features.npy.train && strcmp(c.features.npy.train, "f 1.npy") == 0);
+    CHECK(!c.features.npy.test);
+    cfg_free(&c);
+}
+
+static void test_feature_rules(void)
+{
+    struct experiment c;
+    struct rn_err e = {0};
+
+    /* kmeans: 4K inputs, checked against model.layers[0]. */
+    CHECK(load("features: {kind: kmeans, kmeans: {centroids: 128}}\n"
+               "model: {layers: [512, 64, 10]}\n", &c, &e) == RN_OK);
+    CHECK(c.features.kind == CFG_FEAT_KMEANS && cfg_feature_dim(&c) == 512);
+    cfg_free(&c);
+    EXPECT_FAIL("features: {kind: kmeans, kmeans: {centroids: 128}}\n"
+                "model: {layers: [3072, 64, 10]}\n",
+                "dir/t.yaml:2:18: model.layers[0]: expected 512 (the feature dimension of "
+                "features.kind kmeans: 4 x features.kmeans.centroids = 4 x 128), got 3072");
+    EXPECT_FAIL("features: {kind: kmeans}\n" LAYERS,
+                "dir/t.yaml:3:12: model.layers[0]: expected 6400 (the feature dimension of "
+                "features.kind kmeans: 4 x features.kmeans.centroids = 4 x 1600), got 3072");
+    EXPECT_OK("features: {kind: kmeans, kmeans: {centroids: 16384}}\n"
+              "model: {layers: [65536, 10]}\n");
+    EXPECT_OK("features: {kind: kmeans, kmeans: {centroids: 1}}\nmodel: {layers: [4, 10]}\n");
+    /* With kind raw, features.kmeans is ignored: 3072 inputs. */
+    EXPECT_OK(LAYERS "features: {kind: raw, kmeans: {centroids: 128}}\n");
+    /* The parameter limit counts the k-means width: 65536*4097 + 4097 + 40970 + 10. */
+    EXPECT_FAIL("features: {kind: kmeans, kmeans: {centroids: 16384}}\n"
+                "model: {layers: [65536, 4097, 10]}\n",
+                "dir/t.yaml:2:9: model.layers: expected at most 268435456 parameters in "
+                "total, got 268546069");
+
+    /* centroids <= patches, reported at centroids when given, else at patches. */
+    EXPECT_FAIL(LAYERS "features:\n  kmeans:\n    centroids: 2000\n    patches: 1000\n",
+                "dir/t.yaml:5:5: features.kmeans.centroids: expected at most "
+                "features.kmeans.patches (1000), got 2000");
+    EXPECT_FAIL(LAYERS "features:\n  kmeans:\n    patches: 1000\n",
+                "dir/t.yaml:5:5: features.kmeans.patches: expected at least "
+                "features.kmeans.centroids (1600), got 1000");
+    EXPECT_OK(LAYERS "features: {kmeans: {centroids: 1000, patches: 1000}}\n");
+    EXPECT_OK(LAYERS "features: {kmeans: {patch_size: 16, stride: 16}}\n");
+
+    /* npy: the four files are required, each named, at features.kind. */
+    const char *npy4 = "    train: x.npy\n    train_labels: y.npy\n"
+                       "    test: tx.npy\n    test_labels: ty.npy\n";
+    const char *names[] = {"train", "train_labels", "test", "test_labels"};
+    for (size_t miss = 0; miss < 4; miss++) {
+        char yaml[1024], want[256];
+        size_t o = (size_t)snprintf(yaml, sizeof yaml, "model:\n  layers: [512, 10]\n"
+                                                        "features:\n  kind: npy\n  npy:\n");
+        for (size_t i = 0; i < 4; i++)
+            if (i != miss)
+                o += (size_t)snprintf(yaml + o, sizeof yaml - o, "    %s: f%zu.npy\n",
+                                      names[i], i);
+        snprintf(want, sizeof want,
+                 "dir/t.yaml:4:3: features.kind: expected features.npy.%s to be set when "
+                 "features.kind is npy, got none",
+                 names[miss]);
+        CHECK_MSG(load(yaml, &c, &e) == RN_ERR_CONFIG && strcmp(e.msg, want) == 0 &&
+                      all_zero(&c),
+                  "%s", e.msg);
+        cfg_free(&c);
+    }
+    EXPECT_FAIL("model: {layers: [512, 10]}\nfeatures: {kind: npy}\n",
+                "dir/t.yaml:2:12: features.kind: expected features.npy.train to be set when "
+                "features.kind is npy, got none");
+    EXPECT_FAIL("model: {layers: [512, 10]}\nfeatures: {kind: npy, npy: {train: null}}\n",
+                "dir/t.yaml:2:12: features.kind: expected features.npy.train to be set");
+
+    /* With all four the input width is unknown until the files are read. */
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "model:\n  layers: [7, 10]\nfeatures:\n  kind: npy\n  npy:\n%s",
+             npy4);
+    CHECK(load(yaml, &c, &e) == RN_OK);
+    CHECK(c.features.kind == CFG_FEAT_NPY && cfg_feature_dim(&c) == 0);
+    CHECK(strcmp(c.features.npy.train, "x.npy") == 0 && !c.features.npy.augmented);
+    size_t line, col;
+    CHECK(cfg_find_mark(&c, "model.layers[0]", &line, &col) && line == 2 && col == 12);
+    CHECK(cfg_fail_at(&c, "model.layers[0]", &e, "expected %d (the columns of %s), got %zu",
+                      512, c.features.npy.train, c.model.layers[0]) == RN_ERR_CONFIG);
+    CHECK(strcmp(e.msg, "dir/t.yaml:2:12: model.layers[0]: expected 512 (the columns of "
+                        "x.npy), got 7") == 0);
+    cfg_free(&c);
+    /* The classes are still checked. */
+    snprintf(yaml, sizeof yaml, "model:\n  layers: [512, 5]\nfeatures:\n  kind: npy\n  npy:\n%s",
+             npy4);
+    EXPECT_FAIL(yaml, "dir/t.yaml:2:17: model.layers[1]: expected 10 (the number of classes)");
+
+    /* augmented and augmented_labels: both or neither (when kind is npy). */
+    snprintf(yaml, sizeof yaml, LAYERS "features:\n  kind: npy\n  npy:\n%s    augmented: a.npy\n",
+             npy4);
+    EXPECT_FAIL(yaml, "dir/t.yaml:10:5: features.npy.augmented: expected "
+                      "features.npy.augmented_labels to be set too (both or neither), got none");
+    snprintf(yaml, sizeof yaml,
+             LAYERS "features:\n  kind: npy\n  npy:\n%s    augmented_labels: al.npy\n", npy4);
+    EXPECT_FAIL(yaml, "dir/t.yaml:10:5: features.npy.augmented_labels: expected "
+                      "features.npy.augmented to be set too (both or neither), got none");
+    EXPECT_OK(LAYERS "features: {kind: raw, npy: {augmented: a.npy}}\n"); /* ignored */
+
+    /* Augmentation with npy features: the augmented rows come from the file. */
+    snprintf(yaml, sizeof yaml,
+             LAYERS "augmentation:\n  enabled: true\nfeatures:\n  kind: npy\n  npy:\n%s", npy4);
+    EXPECT_FAIL(yaml, "dir/t.yaml:4:3: augmentation.enabled: expected features.npy.augmented "
+                      "to be set when features.kind is npy and augmentation.enabled is true, got "
+                      "none");
+    snprintf(yaml, sizeof yaml,
+             LAYERS "augmentation:\n  enabled: true\nfeatures:\n  kind: npy\n  npy:\n%s"
+                    "    augmented: a.npy\n    augmented_labels: al.npy\n",
+             npy4);
+    CHECK(load(yaml, &c, &e) == RN_OK);
+    CHECK(c.augment.enabled && strcmp(c.features.npy.augmented_labels, "al.npy") == 0);
+    cfg_free(&c);
+    snprintf(yaml, sizeof yaml,
+             LAYERS "augmentation:\n  enabled: false\nfeatures:\n  kind: npy\n  npy:\n%s"
+                    "    augmented: a.npy\n    augmented_labels: al.npy\n",
+             npy4);
+    EXPECT_OK(yaml);
+    EXPECT_OK(LAYERS "augmentation: {enabled: true}\nfeatures: {kind: kmeans, "
+                     "kmeans: {centroids: 768}}\n");
+}
+
+static void test_lr_schedule(void)
+{
+    /* lr_min <= learning_rate. */
+    EXPECT_FAIL(LAYERS "training:\n  learning_rate: 0.01\n  lr_min: 0.02\n",
+                "dir/t.yaml:5:3: training.lr_min: expected at most training.learning_rate "
+                "(0.01), got 0.02");
+    EXPECT_FAIL(LAYERS "training: {lr_min: 0.5}\n",
+                "dir/t.yaml:3:12: training.lr_min: expected at most training.learning_rate "
+                "(0.01), got 0.5");
+    EXPECT_OK(LAYERS "training: {learning_rate: 0.5, lr_min: 0.5, lr_schedule: cosine}\n");
+
+    /* cfg_lr_at on each schedule. */
+    struct cfg_training t = {.epochs = 4, .learning_rate = 0.1, .lr_gamma = 0.5,
+                             .lr_step_epochs = 3, .lr_min = 0.001};
+    t.lr_schedule = CFG_LR_CONSTANT;
+    CHECK(cfg_lr_at(&t, 1) == 0.1 && cfg_lr_at(&t, 4) == 0.1 && cfg_lr_at(&t, 1000) == 0.1);
+    t.lr_schedule = CFG_LR_STEP;
+    const double step[] = {0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125};
+    for (size_t ep = 0; ep < sizeof step / sizeof step[0]; ep++) /* epoch 0 counts as 1 */
+        CHECK_NEAR(cfg_lr_at(&t, ep), step[ep], 1e-15);
+    t.lr_gamma = 1;
+    CHECK(cfg_lr_at(&t, 100) == 0.1);
+    t.lr_schedule = CFG_LR_COSINE;
+    const double pi = 3.14159265358979323846;
+    CHECK_NEAR(cfg_lr_at(&t, 1), 0.1, 1e-15);
+    CHECK_NEAR(cfg_lr_at(&t, 2), 0.001 + 0.099 * (1 + cos(pi / 4)) / 2, 1e-15);
+    CHECK_NEAR(cfg_lr_at(&t, 3), 0.001 + 0.099 / 2, 1e-15);
+    CHECK_NEAR(cfg_lr_at(&t, 4), 0.001 + 0.099 * (1 + cos(3 * pi / 4)) / 2, 1e-15);
+    CHECK(cfg_lr_at(&t, 5) == cfg_lr_at(&t, 4) && cfg_lr_at(&t, 0) == cfg_lr_at(&t, 1));
+    for (size_t ep = 1; ep < 4; ep++)
+        CHECK(cfg_lr_at(&t, ep + 1) < cfg_lr_at(&t, ep) && cfg_lr_at(&t, ep + 1) > t.lr_min);
+    t.epochs = 1;
+    CHECK(cfg_lr_at(&t, 1) == 0.1);
+    t.epochs = 0; /* a zeroed struct must not divide by zero */
+    CHECK(cfg_lr_at(&t, 1) == 0.1);
+    struct cfg_training z = {.learning_rate = 0.2, .lr_schedule = CFG_LR_STEP};
+    CHECK(cfg_lr_at(&z, 7) == 0.2);
+
+    /* From a parsed file. */
+    struct experiment c;
+    struct rn_err e = {0};
+    CHECK(load(LAYERS "training: {learning_rate: 0.4, lr_schedule: step, lr_step_epochs: 2, "
+                      "lr_gamma: 0.5}\n",
+               &c, &e) == RN_OK);
+    CHECK(c.training.lr_schedule == CFG_LR_STEP);
+    CHECK(cfg_lr_at(&c.training, 2) == 0.4 && cfg_lr_at(&c.training, 5) == 0.1);
+    cfg_free(&c);
+    CHECK(load(LAYERS "training: {epochs: 10, learning_rate: 0.2, lr_schedule: cosine}\n", &c,
+               &e) == RN_OK);
+    CHECK_NEAR(cfg_lr_at(&c.training, 6), 0.1, 1e-15); /* halfway, towards lr_min = 0 */
+    CHECK_NEAR(cfg_lr_at(&c.training, 10), 0.2 * (1 + cos(0.9 * pi)) / 2, 1e-15);
+    cfg_free(&c);
 }
 
 static void test_missing_and_cross_field(void)
@@ -717,6 +1080,39 @@ static void test_json_and_hash(void)
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "training");
     CHECK(cJSON_GetObjectItemCaseSensitive(tr, "learning_rate")->valuedouble == 0.05);
     CHECK(cJSON_GetObjectItemCaseSensitive(tr, "epochs")->valuedouble == 120);
+    CHECK(cJSON_GetArraySize(tr) == 12);
+    CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(tr, "lr_schedule")->valuestring,
+                 "constant") == 0);
+    CHECK(cJSON_GetObjectItemCaseSensitive(tr, "lr_step_epochs")->valuedouble == 30);
+    CHECK(cJSON_GetObjectItemCaseSensitive(tr, "lr_gamma")->valuedouble == 0.1);
+    CHECK(cJSON_GetObjectItemCaseSensitive(tr, "lr_min")->valuedouble == 0);
+    CHECK(cJSON_GetObjectItemCaseSensitive(tr, "dropout_input")->valuedouble == 0);
+    CHECK(cJSON_GetObjectItemCaseSensitive(tr, "dropout_hidden")->valuedouble == 0);
+    /* features: every key, the npy files as null while unset. */
+    const cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
+    const char *fkeys[] = {"kind", "standardize", "cache", "cache_dir", "kmeans", "npy"};
+    it = feat ? feat->child : NULL;
+    for (size_t i = 0; i < 6; i++, it = it ? it->next : NULL)
+        CHECK_MSG(it && strcmp(it->string, fkeys[i]) == 0, "features key %zu", i);
+    CHECK(it == NULL);
+    CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(feat, "kind")->valuestring, "raw") == 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(feat, "standardize")));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(feat, "cache")));
+    CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(feat, "cache_dir")->valuestring, "cache") ==
+          0);
+    const cJSON *km = cJSON_GetObjectItemCaseSensitive(feat, "kmeans");
+    CHECK(cJSON_GetArraySize(km) == 9);
+    CHECK(cJSON_GetObjectItemCaseSensitive(km, "centroids")->valuedouble == 1600);
+    CHECK(cJSON_GetObjectItemCaseSensitive(km, "patches")->valuedouble == 400000);
+    CHECK(cJSON_GetObjectItemCaseSensitive(km, "norm_epsilon")->valuedouble == 10);
+    CHECK(cJSON_GetObjectItemCaseSensitive(km, "zca_epsilon")->valuedouble == 0.1);
+    CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(km, "encoder")->valuestring, "triangle") ==
+          0);
+    const cJSON *npy = cJSON_GetObjectItemCaseSensitive(feat, "npy");
+    CHECK(cJSON_GetArraySize(npy) == 6);
+    cJSON_ArrayForEach(it, npy) {
+        CHECK_MSG(cJSON_IsNull(it), "features.npy.%s is not null", it->string);
+    }
     CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(
                      cJSON_GetObjectItemCaseSensitive(j, "output"), "database")->valuestring,
                  "results/results.db") == 0);
@@ -764,6 +1160,87 @@ static void test_json_and_hash(void)
                &d, &e) == RN_OK);
     cfg_hash(&d, h);
     CHECK(strcmp(h, h1) != 0);
+    cfg_free(&d);
+
+    /* Every new key is in the hash: one changed value each gives a new hash. */
+    const char *base = "name: j\nseed: 9223372036854775807\n"
+                       "model: {layers: [3072, 32, 10], activation: sigmoid}\n"
+                       "augmentation: {enabled: true, contrast: {min: 0.75}}\n";
+    const char *changes[] = {
+        "training: {learning_rate: 0.05, momentum: 0.9, lr_schedule: step}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9, lr_step_epochs: 31}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9, lr_gamma: 0.2}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9, lr_min: 0.001}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9, dropout_input: 0.1}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9, dropout_hidden: 0.1}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {standardize: false}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {cache: false}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {cache_dir: c2}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {centroids: 100}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {patch_size: 5}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {stride: 2}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {patches: 500000}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {iterations: 5}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\n"
+        "features: {kmeans: {norm_epsilon: 1}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\n"
+        "features: {kmeans: {zca_epsilon: 1}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\n"
+        "features: {kmeans: {encoder: soft_threshold}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {kmeans: {alpha: 0.5}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {npy: {train: a}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\nfeatures: {npy: {test_labels: a}}\n",
+        "training: {learning_rate: 0.05, momentum: 0.9}\n"
+        "features: {npy: {augmented: a, augmented_labels: b}}\n",
+    };
+    char seen[sizeof changes / sizeof changes[0]][65] = {{0}};
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s", base, changes[i]);
+        int rc = load(text, &d, &e);
+        CHECK_MSG(rc == RN_OK, "%s", e.msg);
+        if (rc)
+            continue;
+        cfg_hash(&d, seen[i]);
+        CHECK_MSG(strlen(seen[i]) == 64 && strcmp(seen[i], h1) != 0, "change %zu: same hash", i);
+        for (size_t k = 0; k < i; k++)
+            CHECK_MSG(strcmp(seen[i], seen[k]) != 0, "changes %zu and %zu: same hash", k, i);
+        cfg_free(&d);
+    }
+    /* The defaults written out give the same hash as leaving them out. */
+    snprintf(h, sizeof h, "%s", h1);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "%straining: {learning_rate: 0.05, momentum: 0.9, lr_schedule: constant, "
+             "lr_step_epochs: 30, lr_gamma: 0.1, lr_min: 0, dropout_input: 0, "
+             "dropout_hidden: 0.0}\n"
+             "features: {kind: raw, standardize: true, cache: true, cache_dir: cache,\n"
+             "  kmeans: {centroids: 1600, patch_size: 6, stride: 1, patches: 400000,\n"
+             "    iterations: 50, norm_epsilon: 10, zca_epsilon: 0.1, encoder: triangle,\n"
+             "    alpha: 0.25},\n"
+             "  npy: {train: null, train_labels: null, test: null, test_labels: null,\n"
+             "    augmented: null, augmented_labels: null}}\n",
+             base);
+    CHECK(load(text, &d, &e) == RN_OK);
+    cfg_hash(&d, h);
+    CHECK_MSG(strcmp(h, h1) == 0, "%s", e.msg);
+    cfg_free(&d);
+    cfg_free(&c);
+
+    /* A config with every string set reads back from its resolved JSON. */
+    CHECK(load("model: {layers: [64, 10]}\naugmentation: {enabled: true}\n"
+               "features:\n  kind: npy\n  npy: {train: a.npy, train_labels: b.npy, test: c.npy,\n"
+               "    test_labels: d.npy, augmented: e.npy, augmented_labels: f.npy}\n",
+               &c, &e) == RN_OK);
+    j = cfg_to_json(&c);
+    txt = j ? cJSON_PrintUnformatted(j) : NULL;
+    CHECK(txt && load(txt, &d, &e) == RN_OK);
+    cfg_hash(&c, h1);
+    cfg_hash(&d, h2);
+    CHECK(strcmp(h1, h2) == 0 && d.features.kind == CFG_FEAT_NPY);
+    CHECK(d.features.npy.augmented_labels && strcmp(d.features.npy.augmented_labels, "f.npy") == 0);
+    free(txt);
+    cJSON_Delete(j);
     cfg_free(&d);
     cfg_free(&c);
 }
@@ -828,7 +1305,15 @@ static void walk_schema(const cJSON *obj, const char *prefix, cJSON *defaults)
     const cJSON *p;
     cJSON_ArrayForEach(p, props) {
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", p->string);
-        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "type"));
+        const cJSON *types = cJSON_GetObjectItemCaseSensitive(p, "type");
+        const char *type = cJSON_GetStringValue(types);
+        bool nullable = false;
+        if (cJSON_IsArray(types)) { /* ["string", "null"]: optional strings */
+            type = cJSON_GetStringValue(cJSON_GetArrayItem(types, 0));
+            nullable = cJSON_GetArraySize(types) == 2 && type && strcmp(type, "string") == 0 &&
+                       strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(types, 1)), "null") == 0;
+            CHECK_MSG(nullable, "%s: unexpected type list", path);
+        }
         CHECK_MSG(type != NULL, "%s has no type", path);
         CHECK_MSG(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "description")),
                   "%s has no description", path);
@@ -868,6 +1353,82 @@ static void walk_schema(const cJSON *obj, const char *prefix, cJSON *defaults)
         cfg_free(&c);
         cJSON_Delete(doc);
         cJSON_Delete(value);
+        if (nullable) { /* also a set value, which must resolve to itself */
+            CHECK_MSG(def && cJSON_IsNull(def), "%s: nullable without a null default", path);
+            doc = doc_with(path, cJSON_CreateString("some/file.npy"));
+            rc = load_json(doc, &c, &e);
+            CHECK_MSG(rc == RN_OK, "%s = a string: %s", path, e.msg);
+            cJSON *j = rc == RN_OK ? cfg_to_json(&c) : NULL, *got = j;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", path);
+            for (char *t = strtok(buf, "."); t && got; t = strtok(NULL, "."))
+                got = cJSON_GetObjectItemCaseSensitive(got, t);
+            CHECK_MSG(got && strcmp(cJSON_GetStringValue(got), "some/file.npy") == 0,
+                      "%s: set value not resolved", path);
+            cJSON_Delete(j);
+            cfg_free(&c);
+            cJSON_Delete(doc);
+        }
+    }
+}
+
+/* The schema object of dotted `path` below `obj`, following "properties". */
+static const cJSON *schema_prop(const cJSON *obj, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *t = strtok(buf, "."); t && obj; t = strtok(NULL, "."))
+        obj = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "properties"),
+                                               t);
+    return obj;
+}
+
+/* Every "const" in an if-clause differs from that key's default: otherwise the
+ * condition would hold with the key left out, which "required" cannot see. */
+static void check_if_consts(const cJSON *schema, const cJSON *clause, const char *prefix)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(clause, "properties")) {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", p->string);
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(p, "const");
+        if (!k) {
+            check_if_consts(schema, p, path);
+            continue;
+        }
+        const cJSON *def = cJSON_GetObjectItemCaseSensitive(schema_prop(schema, path), "default");
+        CHECK_MSG(def && !cJSON_Compare(def, k, 1), "%s: condition equals the default", path);
+    }
+}
+
+/* The conditional requirements: npy files with features.kind npy, the
+ * augmented pair with augmentation on as well. */
+static void test_schema_conditions(const cJSON *s)
+{
+    const cJSON *all = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+    CHECK(cJSON_GetArraySize(all) == 2);
+    const char *then_keys[2][5] = {{"train", "train_labels", "test", "test_labels", NULL},
+                                   {"augmented", "augmented_labels", NULL}};
+    for (int i = 0; i < 2 && i < cJSON_GetArraySize(all); i++) {
+        const cJSON *rule = cJSON_GetArrayItem(all, i);
+        const cJSON *if_ = cJSON_GetObjectItemCaseSensitive(rule, "if");
+        const cJSON *then = cJSON_GetObjectItemCaseSensitive(rule, "then");
+        check_if_consts(s, if_, "");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(schema_prop(if_, "features.kind"),
+                                                             "const");
+        CHECK(kind && strcmp(cJSON_GetStringValue(kind), "npy") == 0);
+        const cJSON *en = schema_prop(if_, "augmentation.enabled");
+        CHECK(i == 0 ? en == NULL : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(en, "const")));
+        const cJSON *npy = schema_prop(then, "features.npy");
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(npy, "required");
+        int n = 0;
+        for (; then_keys[i][n]; n++) {
+            CHECK(strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(req, n)), then_keys[i][n]) == 0);
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(
+                schema_prop(npy, then_keys[i][n]), "type");
+            CHECK(t && strcmp(cJSON_GetStringValue(t), "string") == 0);
+        }
+        CHECK(cJSON_GetArraySize(req) == n);
     }
 }
 
@@ -905,6 +1466,7 @@ static void test_schema(void)
     cfg_free(&c);
     walk_schema(s, "", defaults);
     cJSON_Delete(defaults);
+    test_schema_conditions(s);
     cJSON_Delete(s);
 }
 
@@ -919,6 +1481,9 @@ int main(void)
     test_bools_enums_strings();
     test_nulls_and_nesting();
     test_layers();
+    test_new_keys_values();
+    test_feature_rules();
+    test_lr_schedule();
     test_missing_and_cross_field();
     test_yaml_structure();
     test_encoding();
