@@ -184,8 +184,9 @@ int cfg_fail_at(const struct experiment *cfg, const char *path, struct rn_err *e
  * table's fixed key order. Caller owns the result. */
 cJSON *cfg_to_json(const struct experiment *cfg);
 
-/* Hex SHA-256 of the resolved config without `name` and `output` (they do not
- * change what is computed). */
+/* Hex SHA-256 of the resolved config without `name`, `output`,
+ * `features.cache` and `features.cache_dir` (they do not change what is
+ * computed). */
 void cfg_hash(const struct experiment *cfg, char out[65]);
 
 /* JSON Schema (draft 2020-12) of the experiment file, made from the key table. */

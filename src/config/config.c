@@ -1503,8 +1503,14 @@ void cfg_hash(const struct experiment *cfg, char out[65])
     cJSON *j = cfg_to_json(cfg);
     if (!j)
         return;
+    /* What does not change the computed result stays out of the hash. */
     cJSON_DeleteItemFromObjectCaseSensitive(j, "name");
     cJSON_DeleteItemFromObjectCaseSensitive(j, "output");
+    cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
+    if (feat) {
+        cJSON_DeleteItemFromObjectCaseSensitive(feat, "cache");
+        cJSON_DeleteItemFromObjectCaseSensitive(feat, "cache_dir");
+    }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!s)
