@@ -14,14 +14,17 @@
 #include "runner/augment.h"
 #include "runner/cifar.h"
 #include "runner/config.h"
-#include "runner/features.h"
+#include "runner/feature_sets.h"
+#include "runner/hash.h"
 #include "runner/fsutil.h"
 #include "runner/mlp.h"
+#include "runner/npy.h"
 #include "runner/results.h"
 #include "runner/rng.h"
 #include "runner/train.h"
 
-#define EVAL_BATCH 500 /* rows per evaluation chunk */
+#define EVAL_BATCH 500   /* rows per evaluation chunk */
+#define MAX_DATA_FILES 8  /* CIFAR-10: 6 batch files; npy: up to 6 files */
 
 struct epoch_sink {
     struct store *store;
@@ -201,13 +204,62 @@ static int override_str(char **slot, const char *value, struct rn_err *err)
     return RN_OK;
 }
 
+static size_t online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+/* Progress of the feature stage: a line at most every 10 s and at the end
+ * of each stage. */
+struct feature_progress {
+    bool quiet;
+    double start, last;
+};
+
+static int feature_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    struct feature_progress *p = ctx;
+    double t = wall_now();
+    if (p->quiet || (done < total && t - p->last < 10.0))
+        return 0;
+    p->last = t;
+    fprintf(stderr, "runner: features: %s %zu/%zu (%.0fs)\n", stage, done, total, t - p->start);
+    return 0;
+}
+
+/* The user's .npy files, with their digests, for the run's identity. */
+static int npy_identity(const struct experiment *cfg, struct cifar_file *files, size_t *n,
+                        struct rn_err *err)
+{
+    const struct cfg_npy *np = &cfg->features.npy;
+    const char *paths[6] = {np->train, np->train_labels, np->test, np->test_labels,
+                            cfg->augment.enabled ? np->augmented : NULL,
+                            cfg->augment.enabled ? np->augmented_labels : NULL};
+    *n = 0;
+    for (size_t i = 0; i < 6; i++) {
+        if (!paths[i] || !paths[i][0])
+            continue;
+        struct cifar_file *f = &files[*n];
+        f->path = dup_str(paths[i]);
+        if (!f->path)
+            return rn_fail(err, RN_ERR_NOMEM, "out of memory");
+        (*n)++;
+        int rc = sha256_file_hex(paths[i], f->sha256, err);
+        if (rc != RN_OK)
+            return rc;
+    }
+    return RN_OK;
+}
+
 int cmd_run(const struct run_options *opt)
 {
     struct rn_err err = {0};
     struct experiment cfg;
     struct cifar_set train = {0}, test = {0}, val = {0}, augmented = {0};
-    struct cifar_file files[CIFAR_TRAIN_FILES + 1];
-    struct feat_matrix ftrain = {0}, ftest = {0}, fval = {0};
+    struct cifar_file files[MAX_DATA_FILES];
+    struct fset fs = {0};
+    size_t n_files = 0;
     struct mlp model = {0};
     struct store *store = NULL;
     struct runlog log = {0};
@@ -230,69 +282,52 @@ int cmd_run(const struct run_options *opt)
         goto done;
 
     /* ---- data ---------------------------------------------------------- */
-    if (!opt->quiet)
-        fprintf(stderr, "runner: %s: loading CIFAR-10 from %s\n", cfg.name, cfg.data.dir);
-    rc = cifar_load_train(cfg.data.dir, &train, files, &err);
-    if (rc == RN_OK)
-        rc = cifar_load_test(cfg.data.dir, &test, &files[CIFAR_TRAIN_FILES], &err);
-    if (rc != RN_OK)
-        goto done;
-    cifar_truncate(&train, cfg.data.train_limit);
-    cifar_truncate(&test, cfg.data.test_limit);
-    if (cfg.data.validation >= train.n) {
-        rc = cfg_fail_at(&cfg, "data.validation", &err,
-                         "hold-out of %zu images leaves no training data (%zu images)",
-                         cfg.data.validation, train.n);
-        goto done;
-    }
-    rc = split_validation(&cfg, &train, &val, &err);
-    if (rc != RN_OK)
-        goto done;
-    if (cfg.training.batch_size > train.n) {
-        rc = cfg_fail_at(&cfg, "training.batch_size", &err,
-                         "batch size %zu is larger than the %zu training images",
-                         cfg.training.batch_size, train.n);
-        goto done;
-    }
-
-    /* ---- augmentation: originals + copies, from the augment stream ------ */
-    const struct cifar_set *fit_set = &train, *train_final = &train;
-    if (cfg.augment.enabled) {
-        struct rng ar;
-        rng_init(&ar, cfg.seed, RNG_STREAM_AUGMENT);
-        rc = aug_expand(&cfg.augment, &ar, &train, &augmented, &err);
+    const bool npy = cfg.features.kind == CFG_FEAT_NPY;
+    if (!npy) {
+        if (!opt->quiet)
+            fprintf(stderr, "runner: %s: loading CIFAR-10 from %s\n", cfg.name, cfg.data.dir);
+        rc = cifar_load_train(cfg.data.dir, &train, files, &err);
+        if (rc == RN_OK)
+            rc = cifar_load_test(cfg.data.dir, &test, &files[CIFAR_TRAIN_FILES], &err);
         if (rc != RN_OK)
             goto done;
-        train_final = &augmented;
+        n_files = CIFAR_TRAIN_FILES + 1;
+        cifar_truncate(&train, cfg.data.train_limit);
+        cifar_truncate(&test, cfg.data.test_limit);
+        if (cfg.data.validation >= train.n) {
+            rc = cfg_fail_at(&cfg, "data.validation", &err,
+                             "hold-out of %zu images leaves no training data (%zu images)",
+                             cfg.data.validation, train.n);
+            goto done;
+        }
+        rc = split_validation(&cfg, &train, &val, &err);
+        if (rc != RN_OK)
+            goto done;
+    } else {
+        if (!opt->quiet)
+            fprintf(stderr, "runner: %s: reading features from %s\n", cfg.name,
+                    cfg.features.npy.train);
+        rc = fset_from_npy(&cfg, &fs, &err);
+        if (rc == RN_OK)
+            rc = npy_identity(&cfg, files, &n_files, &err);
+        if (rc != RN_OK)
+            goto done;
+        if (cfg.model.layers[0] != fs.train.cols) {
+            rc = cfg_fail_at(&cfg, "model.layers[0]", &err,
+                             "expected %zu (the number of columns in %s), got %zu",
+                             fs.train.cols, cfg.features.npy.train, cfg.model.layers[0]);
+            goto done;
+        }
+    }
+    size_t n_train_orig = npy ? fs.n_train_orig : train.n;
+    if (cfg.training.batch_size > n_train_orig) {
+        rc = cfg_fail_at(&cfg, "training.batch_size", &err,
+                         "batch size %zu is larger than the %zu training %s",
+                         cfg.training.batch_size, n_train_orig, npy ? "rows" : "images");
+        goto done;
     }
 
-    /* ---- features: statistics from the original training images only ---- */
-    struct feat_raw_stats stats;
-    feat_raw_fit(fit_set->images, fit_set->n, &stats);
-    rc = feat_raw_apply(&stats, train_final, &ftrain, &err);
-    if (rc == RN_OK)
-        rc = feat_raw_apply(&stats, &test, &ftest, &err);
-    if (rc == RN_OK && val.n)
-        rc = feat_raw_apply(&stats, &val, &fval, &err);
-    if (rc != RN_OK)
-        goto done;
-    struct train_split s_train = {ftrain.data, train_final->labels, ftrain.rows, ftrain.cols};
-    struct train_split s_test = {ftest.data, test.labels, ftest.rows, ftest.cols};
-    struct train_split s_val = {fval.data, val.labels, fval.rows, fval.cols};
-    /* Labels must outlive the images: keep the sets until the end. */
-
-    /* ---- model ----------------------------------------------------------- */
-    size_t max_batch = cfg.training.batch_size > EVAL_BATCH ? cfg.training.batch_size
-                                                            : EVAL_BATCH;
-    rc = mlp_create(&model, cfg.model.layers, cfg.model.n_layers, cfg.model.activation,
-                    max_batch, &err);
-    if (rc != RN_OK)
-        goto done;
-    struct rng ir;
-    rng_init(&ir, cfg.seed, RNG_STREAM_INIT);
-    mlp_init_params(&model, &ir);
-
-    /* ---- results: from here on the run is recorded ---------------------- */
+    /* ---- output: opened before the long work, so a bad path fails fast -- */
     rc = fs_mkdirs(cfg.output.dir, &err);
     if (rc != RN_OK)
         goto done;
@@ -307,6 +342,54 @@ int cmd_run(const struct run_options *opt)
     if (rc != RN_OK)
         goto done;
 
+    if (!npy) {
+        /* ---- augmentation: originals + copies, from the augment stream -- */
+        const struct cifar_set *train_final = &train;
+        if (cfg.augment.enabled) {
+            struct rng ar;
+            rng_init(&ar, cfg.seed, RNG_STREAM_AUGMENT);
+            rc = aug_expand(&cfg.augment, &ar, &train, &augmented, &err);
+            if (rc != RN_OK)
+                goto done;
+            train_final = &augmented;
+        }
+        /* ---- features -------------------------------------------------- */
+        struct fset_images imgs = {&train, train_final, &val, &test, files, n_files};
+        struct fset_cache cache;
+        struct feature_progress fp = {opt->quiet, wall_now(), 0.0};
+        rc = fset_from_images(&cfg, &imgs, online_cpus(), feature_progress, &fp, &fs, &cache,
+                              &err);
+        if (rc != RN_OK)
+            goto done;
+        if (!opt->quiet && cache.used) {
+            if (cache.note[0])
+                fprintf(stderr, "runner: feature cache: %s\n", cache.note);
+            fprintf(stderr, "runner: feature cache %s: %s\n", cache.hit ? "hit" : "miss (stored)",
+                    cache.path);
+        }
+        /* The images are no longer needed: the feature sets own copies of
+         * the labels. */
+        cifar_free(&augmented);
+        cifar_free(&train);
+        cifar_free(&val);
+        cifar_free(&test);
+    }
+    struct train_split s_train = {fs.train.data, fs.train_y, fs.train.rows, fs.train.cols};
+    struct train_split s_test = {fs.test.data, fs.test_y, fs.test.rows, fs.test.cols};
+    struct train_split s_val = {fs.val.data, fs.val_y, fs.val.rows, fs.val.cols};
+
+    /* ---- model ----------------------------------------------------------- */
+    size_t max_batch = cfg.training.batch_size > EVAL_BATCH ? cfg.training.batch_size
+                                                            : EVAL_BATCH;
+    rc = mlp_create(&model, cfg.model.layers, cfg.model.n_layers, cfg.model.activation,
+                    max_batch, &err);
+    if (rc != RN_OK)
+        goto done;
+    struct rng ir;
+    rng_init(&ir, cfg.seed, RNG_STREAM_INIT);
+    mlp_init_params(&model, &ir);
+
+    /* ---- results: from here on the run is recorded ---------------------- */
     char uid[64], started[32], host[256] = "unknown", hash[65], fname[96];
     make_uid(uid);
     utc_now(started);
@@ -315,7 +398,7 @@ int cmd_run(const struct run_options *opt)
     host[sizeof host - 1] = '\0';
     cfg_hash(&cfg, hash);
     config_json = cfg_to_json(&cfg);
-    data_json = data_files_json(files, CIFAR_TRAIN_FILES + 1);
+    data_json = data_files_json(files, n_files);
     safe_file_part(cfg.name, fname, sizeof fname);
     size_t plen = strlen(cfg.output.dir) + strlen(fname) + strlen(uid) + 16;
     json_path = malloc(plen);
@@ -351,7 +434,7 @@ int cmd_run(const struct run_options *opt)
 
     struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet};
     struct train_outcome outcome;
-    rc = train_run(&cfg.training, cfg.seed, &model, &s_train, val.n ? &s_val : NULL, &s_test,
+    rc = train_run(&cfg.training, cfg.seed, &model, &s_train, fs.val.rows ? &s_val : NULL, &s_test,
                    record_epoch, &sink, &outcome, &err);
     if (rc != RN_OK)
         goto done;
@@ -400,14 +483,12 @@ done:
     free(db_dir);
     free(json_path);
     mlp_free(&model);
-    feat_free(&ftrain);
-    feat_free(&ftest);
-    feat_free(&fval);
+    fset_free(&fs);
     cifar_free(&train);
     cifar_free(&test);
     cifar_free(&val);
     cifar_free(&augmented);
-    for (size_t i = 0; i < CIFAR_TRAIN_FILES + 1; i++)
+    for (size_t i = 0; i < MAX_DATA_FILES; i++)
         cifar_file_free(&files[i]);
     cfg_free(&cfg);
     return rc;

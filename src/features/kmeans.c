@@ -1,0 +1,295 @@
+/* kmeans: parameters, the model's storage, and the helpers every stage uses
+ * (thread runner, patch extraction and normalisation, vector sums). */
+#include "runner/kmeans.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+#include "runner/cifar.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+void kmeans_params_default(struct kmeans_params *p)
+{
+    p->k = KMEANS_DEFAULT_K;
+    p->patch = KMEANS_DEFAULT_PATCH;
+    p->stride = KMEANS_DEFAULT_STRIDE;
+    p->n_patches = KMEANS_DEFAULT_N_PATCHES;
+    p->norm_eps = KMEANS_DEFAULT_NORM_EPS;
+    p->zca_eps = KMEANS_DEFAULT_ZCA_EPS;
+    p->iterations = KMEANS_DEFAULT_ITERATIONS;
+    p->encoder = KMEANS_TRIANGLE;
+    p->alpha = KMEANS_DEFAULT_ALPHA;
+}
+
+int kmeans_params_check(const struct kmeans_params *p, struct rn_err *err)
+{
+    if (p->k < 1)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: k must be >= 1");
+    if (p->patch < 1 || p->patch > KMEANS_MAX_PATCH)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: patch size %zu is not in 1..%d", p->patch,
+                       KMEANS_MAX_PATCH);
+    if (p->stride < 1 || p->stride > CIFAR_SIDE)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: stride %zu is not in 1..%d", p->stride,
+                       CIFAR_SIDE);
+    if (p->n_patches < p->k || p->n_patches < 2)
+        return rn_fail(err, RN_ERR_GENERIC,
+                       "k-means: n_patches (%zu) must be at least k (%zu) and at least 2",
+                       p->n_patches, p->k);
+    if (!(p->norm_eps > 0.0) || !isfinite(p->norm_eps))
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: norm_eps must be finite and > 0");
+    if (!(p->zca_eps > 0.0) || !isfinite(p->zca_eps))
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: zca_eps must be finite and > 0");
+    if (p->encoder != KMEANS_TRIANGLE && p->encoder != KMEANS_SOFT_THRESHOLD)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: unknown encoder %d", (int)p->encoder);
+    if (!isfinite(p->alpha))
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: alpha must be finite");
+    /* 4k features per image: the caller multiplies by the image count. */
+    size_t feats;
+    if (rn_mul_size(p->k, 4, &feats))
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: k = %zu is too large", p->k);
+    return RN_OK;
+}
+
+size_t kmeans_grid(const struct kmeans_params *p)
+{
+    return (CIFAR_SIDE - p->patch) / p->stride + 1;
+}
+
+size_t kmeans_n_features(const struct kmeans_params *p)
+{
+    return 4 * p->k;
+}
+
+void kmeans_model_free(struct kmeans_model *model)
+{
+    if (!model)
+        return;
+    free(model->block_);
+    memset(model, 0, sizeof *model);
+}
+
+void *km_alloc(size_t count, size_t size)
+{
+    size_t bytes;
+    if (rn_mul_size(count, size, &bytes))
+        return NULL;
+    return malloc(bytes ? bytes : 1);
+}
+
+void kmeans_normalize_patch(float *x, size_t dim, double eps)
+{
+    /* Two passes in double; four accumulators keep the sums pipelined. */
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= dim; i += 4)
+        for (size_t l = 0; l < 4; l++)
+            s[l] += x[i + l];
+    double sum = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; i < dim; i++)
+        sum += x[i];
+    double mean = sum / (double)dim;
+
+    double q[4] = {0.0, 0.0, 0.0, 0.0};
+    for (i = 0; i + 4 <= dim; i += 4)
+        for (size_t l = 0; l < 4; l++) {
+            double d = x[i + l] - mean;
+            q[l] += d * d;
+        }
+    double ss = (q[0] + q[1]) + (q[2] + q[3]);
+    for (; i < dim; i++) {
+        double d = x[i] - mean;
+        ss += d * d;
+    }
+    double var = dim > 1 ? ss / (double)(dim - 1) : 0.0;
+    double inv = 1.0 / sqrt(var + eps);
+    for (i = 0; i < dim; i++)
+        x[i] = (float)((x[i] - mean) * inv);
+}
+
+void km_extract_patch(const unsigned char *img, size_t p, size_t r, size_t c, float *out)
+{
+    for (size_t ch = 0; ch < 3; ch++) {
+        const unsigned char *plane = img + ch * CIFAR_PLANE;
+        for (size_t dy = 0; dy < p; dy++) {
+            const unsigned char *src = plane + (r + dy) * CIFAR_SIDE + c;
+            for (size_t dx = 0; dx < p; dx++)
+                *out++ = (float)src[dx];
+        }
+    }
+}
+
+float km_sqrt_sum(float *z, size_t n)
+{
+    size_t i = 0;
+    float lane[4];
+#if defined(__SSE2__)
+    __m128 acc = _mm_setzero_ps();
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_sqrt_ps(_mm_loadu_ps(z + i));
+        _mm_storeu_ps(z + i, v);
+        acc = _mm_add_ps(acc, v);
+    }
+    _mm_storeu_ps(lane, acc);
+#else
+    lane[0] = lane[1] = lane[2] = lane[3] = 0.0f;
+    for (; i + 4 <= n; i += 4)
+        for (size_t l = 0; l < 4; l++) {
+            z[i + l] = sqrtf(z[i + l]);
+            lane[l] += z[i + l];
+        }
+#endif
+    float sum = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    for (; i < n; i++) {
+        z[i] = sqrtf(z[i]);
+        sum += z[i];
+    }
+    return sum;
+}
+
+float km_sum_sq(const float *x, size_t n)
+{
+    float lane[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t l = 0; l < 8; l++)
+            lane[l] += x[i + l] * x[i + l];
+    double s = 0.0;
+    for (size_t l = 0; l < 8; l++)
+        s += lane[l];
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return (float)s;
+}
+
+/* Thread runner ----------------------------------------------------------- */
+
+struct km_par {
+    pthread_mutex_t mu;
+    km_task_fn fn;
+    void *ctx;
+    size_t n_tasks;
+    size_t next;  /* next task to hand out */
+    size_t units; /* progress units finished */
+    int stop;
+};
+
+struct km_worker {
+    struct km_par *par;
+    size_t index;
+};
+
+static int take_task(struct km_par *p, size_t *task)
+{
+    int ok = 0;
+    pthread_mutex_lock(&p->mu);
+    if (!p->stop && p->next < p->n_tasks) {
+        *task = p->next++;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+static size_t finish_task(struct km_par *p, size_t units)
+{
+    pthread_mutex_lock(&p->mu);
+    p->units += units;
+    size_t done = p->units;
+    pthread_mutex_unlock(&p->mu);
+    return done;
+}
+
+static void *worker_main(void *arg)
+{
+    struct km_worker *w = arg;
+    size_t task;
+    while (take_task(w->par, &task))
+        finish_task(w->par, w->par->fn(w->par->ctx, w->index, task));
+    return NULL;
+}
+
+size_t km_workers(const struct kmeans_exec *exec, size_t n_tasks)
+{
+    size_t t = exec && exec->threads > 1 ? exec->threads : 1;
+    if (t > n_tasks)
+        t = n_tasks;
+    return t ? t : 1;
+}
+
+/* Enough for kn_sgemm's packing buffers (about 400 KiB on the stack) with a
+ * wide margin, whatever the process's default thread stack size is. */
+#define KM_THREAD_STACK ((size_t)16 << 20)
+
+int km_parallel(size_t workers, size_t n_tasks, km_task_fn fn, void *ctx,
+                kmeans_progress_fn progress, void *progress_ctx, size_t total_units,
+                struct rn_err *err)
+{
+    struct km_par par;
+    memset(&par, 0, sizeof par);
+    if (pthread_mutex_init(&par.mu, NULL) != 0)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means: cannot create a mutex");
+    par.fn = fn;
+    par.ctx = ctx;
+    par.n_tasks = n_tasks;
+    if (workers < 1)
+        workers = 1;
+
+    pthread_t *tids = NULL;
+    struct km_worker *ws = km_alloc(workers, sizeof *ws);
+    size_t started = 0;
+    if (!ws) {
+        pthread_mutex_destroy(&par.mu);
+        return rn_fail(err, RN_ERR_NOMEM, "k-means: out of memory for %zu workers", workers);
+    }
+    for (size_t i = 0; i < workers; i++) {
+        ws[i].par = &par;
+        ws[i].index = i;
+    }
+    if (workers > 1)
+        tids = km_alloc(workers - 1, sizeof *tids);
+    if (tids) {
+        pthread_attr_t attr;
+        int have_attr = pthread_attr_init(&attr) == 0;
+        if (have_attr)
+            pthread_attr_setstacksize(&attr, KM_THREAD_STACK);
+        /* Worker indices 1..started; a thread that cannot start is simply
+         * not used (its share goes to the others). */
+        for (size_t i = 1; i < workers; i++) {
+            if (pthread_create(&tids[started], have_attr ? &attr : NULL, worker_main,
+                               &ws[started + 1]) != 0)
+                break;
+            started++;
+        }
+        if (have_attr)
+            pthread_attr_destroy(&attr);
+    }
+
+    size_t task;
+    while (take_task(&par, &task)) {
+        size_t done = finish_task(&par, fn(ctx, 0, task));
+        if (progress && progress(progress_ctx, done, total_units)) {
+            pthread_mutex_lock(&par.mu);
+            par.stop = 1;
+            pthread_mutex_unlock(&par.mu);
+        }
+    }
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    free(ws);
+
+    int stopped = par.stop;
+    if (!stopped && progress && progress(progress_ctx, par.units, total_units))
+        stopped = 1;
+    pthread_mutex_destroy(&par.mu);
+    if (stopped)
+        return rn_fail(err, RN_ERR_INTERRUPTED, "interrupted");
+    return RN_OK;
+}

@@ -1,0 +1,200 @@
+/* kmeans_encode: images -> pooled triangle / soft-threshold features.
+ *
+ * Work unit (one task): a fixed run of images, enough for about ENC_ROWS
+ * patch rows (one image at stride 1: 729 rows). For the task's R rows:
+ *   P (R, dim)  patches, normalised, minus the ZCA mean
+ *   X (R, dim)  = P W                      one kn_sgemm (whitening)
+ *   S (R, K)    = X C^T  (triangle)        one kn_sgemm (the dominant cost)
+ *              or X D^T  (soft threshold, D the unit-length centroids)
+ * then per row the encoding, summed into the row's quadrant in double, and
+ * each image's 4K sums written to its output row as float. The scratch of
+ * every worker is allocated once per call. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+#include "runner/cifar.h"
+#include "runner/kernels.h"
+#include "runner/kmeans.h"
+
+/* Target patch rows per task (a whole number of images, at least one). */
+#define ENC_ROWS 512
+
+struct enc_ctx {
+    const struct kmeans_model *m;
+    const uint8_t *images;
+    size_t n;         /* images */
+    float *out;       /* (n, 4K) */
+    size_t grid;      /* positions per side */
+    size_t half;      /* first index of the bottom / right half */
+    size_t npos;      /* grid^2 */
+    size_t per_task;  /* images per task */
+    size_t rows_max;  /* per_task * npos */
+    /* Per-worker scratch, worker w at offset w * (size of one). */
+    float *patches;   /* (rows_max, dim) */
+    float *white;     /* (rows_max, dim) */
+    float *scores;    /* (rows_max, K) */
+    float *xx;        /* (rows_max) */
+    double *pool;     /* (4K) */
+};
+
+/* The per-row encodings. Each loop is a separate elementwise pass so that
+ * the compiler vectorizes it (a conditional inside the double accumulation
+ * would not be); elementwise float operations round the same at any vector
+ * width, and -std=c11 forbids FMA contraction, so every clone below gives
+ * bit-identical results. */
+static inline void pool_add(double *pool, const float *s, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        pool[j] += s[j];
+}
+
+/* Triangle: z_j = sqrt(max(0, xx + cc_j - 2 s_j)), f_j = max(0, mean(z) - z_j),
+ * pool_j += f_j. s is overwritten with f. */
+static inline void triangle_row(float *s, float xx, const float *cc, size_t k, double *pool)
+{
+    for (size_t j = 0; j < k; j++) {
+        float v = xx + cc[j] - 2.0f * s[j];
+        s[j] = v > 0.0f ? v : 0.0f;
+    }
+    float mu = km_sqrt_sum(s, k) / (float)k;
+    for (size_t j = 0; j < k; j++) {
+        float f = mu - s[j];
+        s[j] = f > 0.0f ? f : 0.0f;
+    }
+    pool_add(pool, s, k);
+}
+
+/* Soft threshold: f_j = max(0, s_j - alpha), pool_j += f_j (s overwritten). */
+static inline void soft_row(float *s, float alpha, size_t k, double *pool)
+{
+    for (size_t j = 0; j < k; j++) {
+        float f = s[j] - alpha;
+        s[j] = f > 0.0f ? f : 0.0f;
+    }
+    pool_add(pool, s, k);
+}
+
+/* Encode and pool the grid x grid score rows S (npos, k) of one image into
+ * out (4k); pool (4k doubles) is scratch. Compiled for AVX-512, AVX2 and
+ * baseline x86-64 like kn_sgemm; the loader picks one. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void pool_image(const struct kmeans_model *m, size_t grid, size_t half, float *S,
+                       const float *xx, double *pool, float *out)
+{
+    size_t k = m->params.k;
+    bool triangle = m->params.encoder == KMEANS_TRIANGLE;
+    float alpha = (float)m->params.alpha;
+    memset(pool, 0, 4 * k * sizeof *pool);
+    for (size_t r = 0; r < grid; r++)
+        for (size_t c = 0; c < grid; c++) {
+            size_t q = 2 * (r >= half) + (c >= half);
+            size_t row = r * grid + c;
+            if (triangle)
+                triangle_row(S + row * k, xx[row], m->centroid_sq, k, pool + q * k);
+            else
+                soft_row(S + row * k, alpha, k, pool + q * k);
+        }
+    for (size_t j = 0; j < 4 * k; j++)
+        out[j] = (float)pool[j];
+}
+
+static size_t encode_task(void *arg, size_t worker, size_t task)
+{
+    struct enc_ctx *e = arg;
+    const struct kmeans_model *m = e->m;
+    const struct kmeans_params *p = &m->params;
+    size_t dim = m->dim, k = p->k, nfeat = 4 * k;
+    size_t i0 = task * e->per_task;
+    size_t ni = e->n - i0 < e->per_task ? e->n - i0 : e->per_task;
+    size_t rows = ni * e->npos;
+    float *P = e->patches + worker * e->rows_max * dim;
+    float *X = e->white + worker * e->rows_max * dim;
+    float *S = e->scores + worker * e->rows_max * k;
+    float *xx = e->xx + worker * e->rows_max;
+    double *pool = e->pool + worker * nfeat;
+    bool triangle = p->encoder == KMEANS_TRIANGLE;
+
+    for (size_t i = 0; i < ni; i++) {
+        const uint8_t *img = e->images + (i0 + i) * (size_t)CIFAR_IMAGE;
+        for (size_t r = 0; r < e->grid; r++)
+            for (size_t c = 0; c < e->grid; c++) {
+                float *row = P + (i * e->npos + r * e->grid + c) * dim;
+                km_extract_patch(img, p->patch, r * p->stride, c * p->stride, row);
+                kmeans_normalize_patch(row, dim, p->norm_eps);
+                for (size_t t = 0; t < dim; t++)
+                    row[t] -= m->zca_mean[t];
+            }
+    }
+    /* X (rows, dim) = P (rows, dim) * W (dim, dim) */
+    kn_sgemm(false, false, rows, dim, dim, 1.0f, P, dim, m->zca, dim, 0.0f, X, dim);
+    /* S (rows, k) = X (rows, dim) * C^T (dim, k) */
+    kn_sgemm(false, true, rows, k, dim, 1.0f, X, dim, triangle ? m->centroids : m->dict, dim,
+             0.0f, S, k);
+    if (triangle)
+        for (size_t r = 0; r < rows; r++)
+            xx[r] = km_sum_sq(X + r * dim, dim);
+
+    for (size_t i = 0; i < ni; i++)
+        pool_image(m, e->grid, e->half, S + i * e->npos * k, xx + i * e->npos, pool,
+                   e->out + (i0 + i) * nfeat);
+    return ni;
+}
+
+int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_t n,
+                  float *out, const struct kmeans_exec *exec, struct rn_err *err)
+{
+    if (!model || !model->block_)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means encode: the model is not fitted");
+    int rc = kmeans_params_check(&model->params, err);
+    if (rc != RN_OK)
+        return rn_prefix(err, "k-means encode");
+    if (n == 0)
+        return RN_OK;
+    if (!images || !out)
+        return rn_fail(err, RN_ERR_GENERIC, "k-means encode: no images or no output");
+
+    struct enc_ctx e;
+    memset(&e, 0, sizeof e);
+    e.m = model;
+    e.images = images;
+    e.n = n;
+    e.out = out;
+    e.grid = kmeans_grid(&model->params);
+    e.half = (e.grid + 1) / 2;
+    e.npos = e.grid * e.grid;
+    e.per_task = (ENC_ROWS + e.npos - 1) / e.npos;
+    if (e.per_task > n)
+        e.per_task = n;
+    e.rows_max = e.per_task * e.npos;
+    size_t tasks = (n - 1) / e.per_task + 1;
+    size_t workers = km_workers(exec, tasks);
+
+    size_t dim = model->dim, k = model->params.k;
+    size_t pd, pk, a, c, d, f;
+    if (rn_mul_size(e.rows_max, dim, &pd) || rn_mul_size(e.rows_max, k, &pk) ||
+        rn_mul_size(pd, workers, &a) || rn_mul_size(pk, workers, &c) ||
+        rn_mul_size(e.rows_max, workers, &d) || rn_mul_size(4 * k, workers, &f))
+        return rn_fail(err, RN_ERR_NOMEM, "k-means encode: scratch size overflows");
+    e.patches = km_alloc(a, sizeof(float));
+    e.white = km_alloc(a, sizeof(float));
+    e.scores = km_alloc(c, sizeof(float));
+    e.xx = km_alloc(d, sizeof(float));
+    e.pool = km_alloc(f, sizeof(double));
+    if (!e.patches || !e.white || !e.scores || !e.xx || !e.pool)
+        rc = rn_fail(err, RN_ERR_NOMEM,
+                     "k-means encode: out of memory for the scratch of %zu threads", workers);
+    else
+        rc = km_parallel(workers, tasks, encode_task, &e, exec ? exec->progress : NULL,
+                         exec ? exec->progress_ctx : NULL, n, err);
+    free(e.patches);
+    free(e.white);
+    free(e.scores);
+    free(e.xx);
+    free(e.pool);
+    if (rc != RN_OK)
+        return rn_prefix(err, "k-means encode");
+    return RN_OK;
+}

@@ -1,0 +1,48 @@
+/* kmeans_internal: helpers shared by the kmeans_*.c files (not a public API).
+ *
+ * km_parallel runs n_tasks numbered tasks on `workers` threads (the caller's
+ * thread is worker 0). Tasks are handed out in index order from a shared
+ * counter; which worker runs a task is not fixed, so a task must depend only
+ * on its index and write only its own outputs, using scratch indexed by the
+ * worker number. Then the result does not depend on the number of threads. */
+#ifndef RUNNER_KMEANS_INTERNAL_H
+#define RUNNER_KMEANS_INTERNAL_H
+
+#include <stddef.h>
+
+#include "runner/err.h"
+#include "runner/kmeans.h"
+
+/* Run task `task` on worker `worker`; return how many progress units it did. */
+typedef size_t (*km_task_fn)(void *ctx, size_t worker, size_t task);
+
+/* Run all tasks. If progress is non-NULL it is called on the caller's thread
+ * after each task that thread runs, and once at the end, with the units done
+ * so far and total_units; a non-zero return stops handing out tasks and the
+ * result is RN_ERR_INTERRUPTED. If a thread cannot be started the others do
+ * its share. */
+int km_parallel(size_t workers, size_t n_tasks, km_task_fn fn, void *ctx,
+                kmeans_progress_fn progress, void *progress_ctx, size_t total_units,
+                struct rn_err *err);
+
+/* Worker threads to use: exec's count (0 or NULL exec = 1), at most n_tasks,
+ * at least 1. */
+size_t km_workers(const struct kmeans_exec *exec, size_t n_tasks);
+
+/* z[i] <- sqrt(z[i]) for z[i] >= 0; returns the sum of the results,
+ * accumulated in 4 interleaved float lanes (fixed order) and combined as
+ * (l0 + l1) + (l2 + l3), then the tail. Same result with or without SSE2. */
+float km_sqrt_sum(float *z, size_t n);
+
+/* Sum of squares of x[0..n), in 8 float lanes, combined in double. */
+float km_sum_sq(const float *x, size_t n);
+
+/* Copy the p x p patch with top-left (r, c) of a planar 32 x 32 x 3 uint8
+ * image into out (3 p^2 floats, channel-major, then row, then column). */
+void km_extract_patch(const unsigned char *img, size_t p, size_t r, size_t c, float *out);
+
+/* Allocation of count * size bytes with checked multiplication; NULL on
+ * overflow or failure. */
+void *km_alloc(size_t count, size_t size);
+
+#endif
