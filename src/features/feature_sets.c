@@ -364,6 +364,7 @@ int fset_from_images(const struct experiment *cfg, const struct fset_images *in,
                 }
                 snprintf(cache->note, sizeof cache->note, "damaged cache entry rebuilt: %s",
                          lerr.msg);
+                out->n_train_orig = in->train_orig->n; /* the failed load reset it */
             }
         }
         rc = build_kmeans(cfg, in, threads, progress, ctx, out, err);

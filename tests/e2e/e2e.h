@@ -6,6 +6,7 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *e2e_env(const char *name)
+static __attribute__((unused)) const char *e2e_env(const char *name)
 {
     const char *v = getenv(name);
     if (!v || !*v) {
@@ -25,7 +26,7 @@ static const char *e2e_env(const char *name)
     return v;
 }
 
-static char *e2e_tmpdir(void)
+static __attribute__((unused)) char *e2e_tmpdir(void)
 {
     static char tmpl[64];
     snprintf(tmpl, sizeof tmpl, "/tmp/runner-e2e-XXXXXX");
@@ -36,7 +37,7 @@ static char *e2e_tmpdir(void)
     return tmpl;
 }
 
-static int e2e_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static __attribute__((unused)) int e2e_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -44,12 +45,12 @@ static int e2e_rm_cb(const char *path, const struct stat *st, int flag, struct F
     return remove(path);
 }
 
-static void e2e_rmrf(const char *dir)
+static __attribute__((unused)) void e2e_rmrf(const char *dir)
 {
     nftw(dir, e2e_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void e2e_write(const char *path, const char *text)
+static __attribute__((unused)) void e2e_write(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
@@ -59,7 +60,7 @@ static void e2e_write(const char *path, const char *text)
 }
 
 /* Whole file as a NUL-terminated string, or NULL if it cannot be read. */
-static char *e2e_read(const char *path)
+static __attribute__((unused)) char *e2e_read(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -86,7 +87,7 @@ static char *e2e_read(const char *path)
     return buf;
 }
 
-static int e2e_exists(const char *path)
+static __attribute__((unused)) int e2e_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
@@ -94,7 +95,7 @@ static int e2e_exists(const char *path)
 
 /* Run argv (NULL-terminated) with stdout and stderr sent to files (either
  * may be NULL for /dev/null); returns the exit code, or 128+signal. */
-static int e2e_run(char *const argv[], const char *out_path, const char *err_path)
+static __attribute__((unused)) int e2e_run(char *const argv[], const char *out_path, const char *err_path)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -121,8 +122,8 @@ static int e2e_run(char *const argv[], const char *out_path, const char *err_pat
 }
 
 /* printf into a malloc'd string. */
-static char *e2e_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *e2e_fmt(const char *fmt, ...)
+static __attribute__((unused)) char *e2e_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static __attribute__((unused)) char *e2e_fmt(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
