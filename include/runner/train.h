@@ -32,7 +32,8 @@ struct train_outcome {
 /* Train m (already initialised) for cfg->epochs epochs on `train`, evaluating
  * on `test` (and on `val` if non-NULL) after each epoch. Train loss and
  * accuracy are the means over the epoch's mini-batches, each batch measured
- * before its update. The shuffle order comes from rng_init(seed,
+ * before its update. The learning rate of each epoch comes from the
+ * schedule (cfg_lr_at) and is recorded with it. The shuffle order comes from rng_init(seed,
  * RNG_STREAM_SHUFFLE). A non-finite loss stops training with RUN_DIVERGED
  * (the callback is not called for that epoch). A callback error stops
  * training and is returned. */

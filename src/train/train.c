@@ -55,10 +55,10 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
     struct rng shuffle;
     rng_init(&shuffle, seed, RNG_STREAM_SHUFFLE);
     int rc = RN_OK;
-    const float lr = (float)cfg->learning_rate;
-
     for (size_t epoch = 1; epoch <= cfg->epochs; epoch++) {
         double t0 = now_seconds();
+        const double lr_epoch = cfg_lr_at(cfg, epoch);
+        const float lr = (float)lr_epoch;
         if (cfg->shuffle)
             rng_shuffle(&shuffle, idx, n);
         double loss_sum = 0.0;
@@ -93,7 +93,7 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
                 em.has_val = true;
                 mlp_evaluate(m, val->x, val->y, val->n, &em.val_loss, &em.val_acc);
             }
-            em.lr = cfg->learning_rate;
+            em.lr = lr_epoch;
             if (!isfinite(em.test_loss) || (em.has_val && !isfinite(em.val_loss)) ||
                 !params_finite(m))
                 diverged = 1;
