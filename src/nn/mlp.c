@@ -1,0 +1,322 @@
+/* mlp: forward, backward, softmax cross-entropy, SGD with momentum, init.
+ *
+ * Layout of params (grads and velocity are the same):
+ *   W0 (sizes[1], sizes[0]) | b0 (sizes[1]) | W1 (sizes[2], sizes[1]) | b1 | ...
+ * Shapes in comments are (rows, cols) of row-major matrices; B is the batch. */
+#include "runner/mlp.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner/kernels.h"
+
+static float *alloc_floats(size_t n)
+{
+    return calloc(n, sizeof(float));
+}
+
+void mlp_free(struct mlp *m)
+{
+    if (!m)
+        return;
+    free(m->sizes);
+    free(m->params);
+    free(m->grads);
+    free(m->velocity);
+    free(m->W);
+    free(m->b);
+    free(m->dW);
+    free(m->db);
+    if (m->out)
+        free(m->out[0]); /* all activations are one block, out[0] is its start */
+    free(m->out);
+    free(m->delta_a);
+    free(m->delta_b);
+    free(m->probs);
+    memset(m, 0, sizeof *m);
+}
+
+int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
+               size_t max_batch, struct rn_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (n_sizes < 2)
+        return rn_fail(err, RN_ERR_CONFIG, "mlp: need at least 2 layer sizes, got %zu",
+                       n_sizes);
+    for (size_t i = 0; i < n_sizes; i++)
+        if (sizes[i] == 0)
+            return rn_fail(err, RN_ERR_CONFIG, "mlp: layer size %zu is 0", i);
+    if (max_batch == 0)
+        return rn_fail(err, RN_ERR_CONFIG, "mlp: max_batch is 0");
+    if (act != CFG_ACT_RELU && act != CFG_ACT_TANH && act != CFG_ACT_SIGMOID)
+        return rn_fail(err, RN_ERR_CONFIG, "mlp: unknown activation %d", (int)act);
+
+    size_t n_layers = n_sizes - 1;
+    /* Count parameters, activation floats and the widest non-input layer
+     * (the backward deltas never need the input width: there is no dX for
+     * layer 0), with every product and sum checked. */
+    size_t n_params = 0, n_act = 0, widest = 0;
+    for (size_t l = 0; l < n_layers; l++) {
+        size_t w, wb, a;
+        if (rn_mul_size(sizes[l + 1], sizes[l], &w) || rn_add_size(w, sizes[l + 1], &wb) ||
+            rn_add_size(n_params, wb, &n_params) || rn_mul_size(max_batch, sizes[l + 1], &a) ||
+            rn_add_size(n_act, a, &n_act))
+            return rn_fail(err, RN_ERR_NOMEM, "mlp: layer %zu (%zu -> %zu) size overflows", l,
+                           sizes[l], sizes[l + 1]);
+        if (sizes[l + 1] > widest)
+            widest = sizes[l + 1];
+    }
+    size_t n_delta, n_probs, bytes; /* bytes: only checked, calloc recomputes it */
+    if (rn_mul_size(max_batch, widest, &n_delta) ||
+        rn_mul_size(max_batch, sizes[n_layers], &n_probs) ||
+        rn_mul_size(n_params, 3 * sizeof(float), &bytes) ||
+        rn_mul_size(n_act, sizeof(float), &bytes) ||
+        rn_mul_size(n_delta, 2 * sizeof(float), &bytes))
+        return rn_fail(err, RN_ERR_NOMEM, "mlp: buffer sizes overflow (max_batch %zu)",
+                       max_batch);
+
+    m->n_layers = n_layers;
+    m->act = act;
+    m->n_params = n_params;
+    m->max_batch = max_batch;
+    /* Every count is >= 1 here (sizes and max_batch are positive). */
+    m->sizes = calloc(n_sizes, sizeof *m->sizes);
+    m->params = alloc_floats(n_params);
+    m->grads = alloc_floats(n_params);
+    m->velocity = alloc_floats(n_params);
+    m->W = calloc(n_layers, sizeof *m->W);
+    m->b = calloc(n_layers, sizeof *m->b);
+    m->dW = calloc(n_layers, sizeof *m->dW);
+    m->db = calloc(n_layers, sizeof *m->db);
+    m->out = calloc(n_layers, sizeof *m->out);
+    float *act_block = alloc_floats(n_act);
+    if (m->out)
+        m->out[0] = act_block;
+    m->delta_a = alloc_floats(n_delta);
+    m->delta_b = alloc_floats(n_delta);
+    m->probs = alloc_floats(n_probs);
+    if (!m->sizes || !m->params || !m->grads || !m->velocity || !m->W || !m->b || !m->dW ||
+        !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs) {
+        if (!m->out)
+            free(act_block);
+        mlp_free(m);
+        return rn_fail(err, RN_ERR_NOMEM,
+                       "mlp: out of memory for %zu parameters and %zu activations", n_params,
+                       n_act);
+    }
+    memcpy(m->sizes, sizes, n_sizes * sizeof *m->sizes);
+
+    size_t off = 0, act_off = 0;
+    for (size_t l = 0; l < n_layers; l++) {
+        size_t in = sizes[l], out = sizes[l + 1];
+        m->W[l] = m->params + off;
+        m->dW[l] = m->grads + off;
+        off += out * in;
+        m->b[l] = m->params + off;
+        m->db[l] = m->grads + off;
+        off += out;
+        m->out[l] = act_block + act_off;
+        act_off += max_batch * out;
+    }
+    return RN_OK;
+}
+
+void mlp_init_params(struct mlp *m, struct rng *r)
+{
+    /* Draw order: layer 0's W row by row, then layer 1's W, ... */
+    for (size_t l = 0; l < m->n_layers; l++) {
+        size_t in = m->sizes[l], out = m->sizes[l + 1];
+        float *W = m->W[l];
+        if (m->act == CFG_ACT_RELU) {
+            double std = sqrt(2.0 / (double)in);
+            for (size_t i = 0; i < out * in; i++)
+                W[i] = (float)(std * rng_normal(r));
+        } else {
+            double limit = sqrt(6.0 / (double)(in + out));
+            for (size_t i = 0; i < out * in; i++)
+                W[i] = (float)rng_range(r, -limit, limit);
+        }
+        memset(m->b[l], 0, out * sizeof(float));
+    }
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    memset(m->velocity, 0, m->n_params * sizeof(float));
+}
+
+/* z (B, n) += b, then the activation in place (hidden layers only). */
+static void bias_act(float *z, const float *b, size_t B, size_t n, enum cfg_activation act,
+                     int hidden)
+{
+    for (size_t i = 0; i < B; i++) {
+        float *row = z + i * n;
+        for (size_t j = 0; j < n; j++)
+            row[j] += b[j];
+        if (!hidden)
+            continue;
+        switch (act) {
+        case CFG_ACT_RELU:
+            for (size_t j = 0; j < n; j++)
+                row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+            break;
+        case CFG_ACT_TANH:
+            for (size_t j = 0; j < n; j++)
+                row[j] = tanhf(row[j]);
+            break;
+        case CFG_ACT_SIGMOID:
+            /* expf(-z) -> inf for very negative z gives exactly 0, no NaN. */
+            for (size_t j = 0; j < n; j++)
+                row[j] = 1.0f / (1.0f + expf(-row[j]));
+            break;
+        }
+    }
+}
+
+/* d (B, n) *= f'(z), computed from the activation's output y = f(z). */
+static void act_backward(float *d, const float *y, size_t B, size_t n, enum cfg_activation act)
+{
+    size_t total = B * n;
+    switch (act) {
+    case CFG_ACT_RELU:
+        for (size_t i = 0; i < total; i++)
+            d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+        break;
+    case CFG_ACT_TANH:
+        for (size_t i = 0; i < total; i++)
+            d[i] *= 1.0f - y[i] * y[i];
+        break;
+    case CFG_ACT_SIGMOID:
+        for (size_t i = 0; i < total; i++)
+            d[i] *= y[i] * (1.0f - y[i]);
+        break;
+    }
+}
+
+const float *mlp_forward(struct mlp *m, const float *x, size_t B)
+{
+    assert(B <= m->max_batch);
+    const float *in = x; /* (B, sizes[l]) */
+    for (size_t l = 0; l < m->n_layers; l++) {
+        size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+        float *z = m->out[l]; /* (B, n_out) */
+        /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
+        kn_sgemm(false, true, B, n_out, n_in, 1.0f, in, n_in, m->W[l], n_in, 0.0f, z, n_out);
+        bias_act(z, m->b[l], B, n_out, m->act, l + 1 < m->n_layers);
+        in = z;
+    }
+    return m->out[m->n_layers - 1];
+}
+
+double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
+                        float *dlogits, size_t *correct)
+{
+    double total = 0.0;
+    size_t hits = 0;
+    for (size_t i = 0; i < B; i++) {
+        const float *z = logits + i * C;
+        size_t label = y[i];
+        assert(label < C);
+        size_t best = 0;
+        for (size_t j = 1; j < C; j++)
+            if (z[j] > z[best])
+                best = j;
+        hits += best == label;
+        /* log-sum-exp around the max, in double: every exp(z_j - max) <= 1
+         * and the max term is exactly 1, so sum is in [1, C]. The loss
+         * log(sum) + (max - z_label) never subtracts two huge numbers that
+         * should cancel, so it stays accurate for logits like +-1e30. */
+        double mx = z[best];
+        double sum = 0.0;
+        for (size_t j = 0; j < C; j++)
+            sum += exp((double)z[j] - mx);
+        total += log(sum) + (mx - (double)z[label]);
+        if (dlogits) {
+            /* d(mean loss)/dz_j = (softmax_j - [j == label]) / B. */
+            float *d = dlogits + i * C;
+            for (size_t j = 0; j < C; j++) {
+                double p = exp((double)z[j] - mx) / sum;
+                d[j] = (float)((p - (j == label ? 1.0 : 0.0)) / (double)B);
+            }
+        }
+    }
+    if (correct)
+        *correct = hits;
+    return B ? total / (double)B : 0.0;
+}
+
+double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                            size_t *correct)
+{
+    size_t L = m->n_layers;
+    const float *logits = mlp_forward(m, x, B);
+    /* dlogits (B, classes) go to the probs scratch. */
+    double loss = mlp_softmax_xent(logits, y, B, m->sizes[L], m->probs, correct);
+
+    float *delta = m->probs; /* (B, sizes[l+1]): d loss / d z of layer l */
+    for (size_t l = L; l-- > 0;) {
+        size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+        const float *in = l == 0 ? x : m->out[l - 1]; /* (B, n_in) */
+
+        /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
+        kn_sgemm(true, false, n_out, n_in, B, 1.0f, delta, n_out, in, n_in, 0.0f, m->dW[l],
+                 n_in);
+        /* db (n_out) = column sums of delta. */
+        float *db = m->db[l];
+        memset(db, 0, n_out * sizeof(float));
+        for (size_t i = 0; i < B; i++)
+            for (size_t j = 0; j < n_out; j++)
+                db[j] += delta[i * n_out + j];
+
+        if (l == 0)
+            break;
+        /* delta_prev (B, n_in) = delta (B, n_out) x W (n_out, n_in), then
+         * times f'(z) of layer l-1, from its stored output. */
+        float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
+        kn_sgemm(false, false, B, n_in, n_out, 1.0f, delta, n_out, m->W[l], n_in, 0.0f, prev,
+                 n_in);
+        act_backward(prev, m->out[l - 1], B, n_in, m->act);
+        delta = prev;
+    }
+    return loss;
+}
+
+void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)
+{
+    for (size_t l = 0; l < m->n_layers; l++) {
+        size_t n_w = m->sizes[l + 1] * m->sizes[l], n_b = m->sizes[l + 1];
+        size_t off = (size_t)(m->W[l] - m->params);
+        float *p = m->params + off, *g = m->grads + off, *v = m->velocity + off;
+        /* Weights: decayed. */
+        for (size_t i = 0; i < n_w; i++) {
+            v[i] = momentum * v[i] + (g[i] + weight_decay * p[i]);
+            p[i] -= lr * v[i];
+        }
+        /* Biases (right after the weights): not decayed. */
+        p += n_w;
+        g += n_w;
+        v += n_w;
+        for (size_t i = 0; i < n_b; i++) {
+            v[i] = momentum * v[i] + g[i];
+            p[i] -= lr * v[i];
+        }
+    }
+}
+
+void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,
+                  double *accuracy)
+{
+    size_t n_in = m->sizes[0], C = m->sizes[m->n_layers];
+    double loss_sum = 0.0;
+    size_t hits = 0;
+    for (size_t start = 0; start < n; start += m->max_batch) {
+        size_t B = n - start < m->max_batch ? n - start : m->max_batch;
+        const float *logits = mlp_forward(m, x + start * n_in, B);
+        size_t c = 0;
+        loss_sum += mlp_softmax_xent(logits, y + start, B, C, NULL, &c) * (double)B;
+        hits += c;
+    }
+    if (loss)
+        *loss = n ? loss_sum / (double)n : 0.0;
+    if (accuracy)
+        *accuracy = n ? (double)hits / (double)n : 0.0;
+}

@@ -1,0 +1,235 @@
+/* test_kernels: kn_sgemm against the naive kn_sgemm_ref.
+ *
+ * Tolerance: for every element, |fast - ref| <= 1e-5 * (|alpha| sum_p |a_ip||b_pj|
+ * + |beta| |c_ij|) + 1e-30. Single-precision accumulation over K terms errs by
+ * at most about K * 2^-24 of that bound in the worst case and ~sqrt(K) * 2^-24
+ * typically, so 1e-5 has ample margin for K <= 1000 with random signs. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "runner/kernels.h"
+#include "runner/rng.h"
+
+#define REL_TOL 1e-5
+
+/* A matrix of rows x cols stored with leading dimension ld >= cols; the
+ * padding columns hold NaN so that reading them would poison the result. */
+static float *make_matrix(struct rng *r, size_t rows, size_t cols, size_t ld)
+{
+    float *m = malloc((rows * ld + 1) * sizeof(float));
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < ld; j++)
+            m[i * ld + j] = j < cols ? (float)rng_range(r, -1.0, 1.0) : NAN;
+    return m;
+}
+
+/* Compare C (M x N, ldc) from kn_sgemm with the reference; padding of C must
+ * be untouched (NaN in, NaN out is checked with isnan). Returns 1 if all ok. */
+static int compare(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha,
+                   const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                   const float *C0, const float *Cf, const float *Cr, size_t ldc)
+{
+    for (size_t i = 0; i < M; i++) {
+        for (size_t j = 0; j < ldc; j++) {
+            size_t at = i * ldc + j;
+            if (j >= N) {
+                if (memcmp(&Cf[at], &C0[at], sizeof(float)) != 0) {
+                    fprintf(stderr, "padding of C written at (%zu, %zu)\n", i, j);
+                    return 0;
+                }
+                continue;
+            }
+            double bound = 0.0;
+            for (size_t p = 0; p < K; p++) {
+                double a = ta ? A[p * lda + i] : A[i * lda + p];
+                double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                bound += fabs(a * b);
+            }
+            bound = fabs(alpha) * bound + (beta != 0.0f ? fabs(beta * C0[at]) : 0.0);
+            double err = fabs((double)Cf[at] - (double)Cr[at]);
+            if (!(err <= REL_TOL * bound + 1e-30)) {
+                fprintf(stderr,
+                        "mismatch ta=%d tb=%d M=%zu N=%zu K=%zu alpha=%g beta=%g at (%zu, %zu): "
+                        "fast %.9g ref %.9g bound %.3g\n",
+                        ta, tb, M, N, K, alpha, beta, i, j, Cf[at], Cr[at], bound);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* One case: random A, B, C with the given padding of every leading dimension. */
+static int run_case(struct rng *r, bool ta, bool tb, size_t M, size_t N, size_t K, float alpha,
+                    float beta, size_t pad, bool nan_c)
+{
+    size_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+    size_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+    size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
+    float *A = make_matrix(r, a_rows, a_cols, lda);
+    float *B = make_matrix(r, b_rows, b_cols, ldb);
+    float *C0 = make_matrix(r, M, N, ldc);
+    if (nan_c)
+        for (size_t i = 0; i < M * ldc; i++)
+            C0[i] = NAN;
+    float *Cf = malloc((M * ldc + 1) * sizeof(float));
+    float *Cr = malloc((M * ldc + 1) * sizeof(float));
+    memcpy(Cf, C0, M * ldc * sizeof(float));
+    memcpy(Cr, C0, M * ldc * sizeof(float));
+    kn_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cf, ldc);
+    kn_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cr, ldc);
+    int ok = compare(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, Cf, Cr, ldc);
+    free(A);
+    free(B);
+    free(C0);
+    free(Cf);
+    free(Cr);
+    return ok;
+}
+
+static void test_shapes(void)
+{
+    struct rng r;
+    rng_init(&r, 1, 100);
+    static const size_t dims[] = {1, 7, 63, 65};
+    /* Every combination of small awkward sizes, all transposes. */
+    for (size_t mi = 0; mi < 4; mi++)
+        for (size_t ni = 0; ni < 4; ni++)
+            for (size_t ki = 0; ki < 4; ki++)
+                for (int t = 0; t < 4; t++) {
+                    bool ta = t & 1, tb = t & 2;
+                    size_t M = dims[mi], N = dims[ni], K = dims[ki];
+                    CHECK_MSG(run_case(&r, ta, tb, M, N, K, 1.0f, 0.0f, 0, false),
+                              "M=%zu N=%zu K=%zu ta=%d tb=%d", M, N, K, ta, tb);
+                }
+    /* Sizes that cross the block constants (MR 8, NR 32, KC 256, MC 128,
+     * NC 256) and 1000 in one or two dimensions. */
+    static const size_t big[][3] = {
+        {1000, 7, 65},  {65, 1000, 7},  {7, 63, 1000}, {1000, 1000, 1}, {1, 1000, 300},
+        {1000, 1, 300}, {129, 257, 257}, {10, 300, 128}, {128, 10, 300}, {33, 31, 257},
+    };
+    for (size_t c = 0; c < sizeof big / sizeof big[0]; c++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            size_t M = big[c][0], N = big[c][1], K = big[c][2];
+            CHECK_MSG(run_case(&r, ta, tb, M, N, K, 1.0f, 0.0f, 0, false),
+                      "M=%zu N=%zu K=%zu ta=%d tb=%d", M, N, K, ta, tb);
+        }
+    /* The MLP's shapes, with the transposes it uses: forward X W^T, dW = dY^T X. */
+    CHECK(run_case(&r, false, true, 64, 64, 3072, 1.0f, 0.0f, 0, false));
+    CHECK(run_case(&r, true, false, 64, 3072, 64, 1.0f, 0.0f, 0, false));
+}
+
+static void test_alpha_beta_ld(void)
+{
+    struct rng r;
+    rng_init(&r, 2, 100);
+    static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {-0.5f, 2.0f},
+                                  {3.0f, -1.0f}, {0.0f, 0.5f}, {0.0f, 0.0f}, {2.0f, 0.0f}};
+    static const size_t shapes[][3] = {{7, 65, 63}, {65, 7, 300}, {1, 1, 1}, {40, 70, 33}};
+    for (size_t a = 0; a < sizeof ab / sizeof ab[0]; a++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                for (size_t pad = 0; pad <= 5; pad += 5) {
+                    bool ta = t & 1, tb = t & 2;
+                    size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    CHECK_MSG(run_case(&r, ta, tb, M, N, K, ab[a][0], ab[a][1], pad, false),
+                              "alpha=%g beta=%g M=%zu N=%zu K=%zu ta=%d tb=%d pad=%zu",
+                              ab[a][0], ab[a][1], M, N, K, ta, tb, pad);
+                }
+}
+
+/* beta == 0 must not read C: a NaN-filled C gives finite, correct results. */
+static void test_beta_zero_nan(void)
+{
+    struct rng r;
+    rng_init(&r, 3, 100);
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        CHECK(run_case(&r, ta, tb, 65, 70, 300, 1.0f, 0.0f, 3, true));
+        CHECK(run_case(&r, ta, tb, 9, 33, 0, 1.0f, 0.0f, 0, true)); /* K = 0 */
+        CHECK(run_case(&r, ta, tb, 9, 33, 5, 0.0f, 0.0f, 0, true)); /* alpha = 0 */
+    }
+    /* The fast kernel's own output is finite. */
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4] = {NAN, NAN, NAN, NAN};
+    kn_sgemm(false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    /* [1 2 3; 4 5 6] x [1 0; 0 1; 1 1] = [4 5; 10 11] */
+    CHECK(C[0] == 4.0f && C[1] == 5.0f && C[2] == 10.0f && C[3] == 11.0f);
+}
+
+/* Degenerate sizes: M or N of 0 leaves C alone; K = 0 scales C by beta. */
+static void test_degenerate(void)
+{
+    float A[4] = {1, 2, 3, 4}, B[4] = {1, 2, 3, 4};
+    float C[4] = {1, 2, 3, 4};
+    kn_sgemm(false, false, 0, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    kn_sgemm(false, false, 2, 0, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    CHECK(C[0] == 1.0f && C[1] == 2.0f && C[2] == 3.0f && C[3] == 4.0f);
+    kn_sgemm(false, false, 2, 2, 0, 1.0f, A, 2, B, 2, 0.5f, C, 2);
+    CHECK(C[0] == 0.5f && C[1] == 1.0f && C[2] == 1.5f && C[3] == 2.0f);
+    kn_sgemm(true, true, 2, 2, 0, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    CHECK(C[0] == 0.0f && C[1] == 0.0f && C[2] == 0.0f && C[3] == 0.0f);
+    /* 1 x 1 x 1 */
+    float a = 3.0f, b = -2.0f, c = 10.0f;
+    kn_sgemm(true, false, 1, 1, 1, 0.5f, &a, 1, &b, 1, 2.0f, &c, 1);
+    CHECK(c == 17.0f); /* 0.5 * 3 * -2 + 2 * 10 */
+}
+
+/* Same inputs give bit-identical outputs, on repeated calls, whatever the
+ * old contents of C (beta = 0), the padding of C, and the alignment of the
+ * operands in memory. */
+static void test_determinism(void)
+{
+    struct rng r;
+    rng_init(&r, 4, 100);
+    size_t M = 70, N = 100, K = 300;
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        size_t lda = ta ? M : K, ldb = tb ? K : N;
+        float *A = make_matrix(&r, ta ? K : M, lda, lda);
+        float *B = make_matrix(&r, tb ? N : K, ldb, ldb);
+        float *C1 = malloc(M * N * sizeof(float));
+        float *C2 = malloc(M * N * sizeof(float));
+        float *C3 = malloc(M * (N + 3) * sizeof(float));
+        /* A and B shifted by one float: different alignment, same values. */
+        float *A2 = malloc((M * K + 1) * sizeof(float));
+        float *B2 = malloc((K * N + 1) * sizeof(float));
+        memcpy(A2 + 1, A, M * K * sizeof(float));
+        memcpy(B2 + 1, B, K * N * sizeof(float));
+        for (size_t i = 0; i < M * N; i++) {
+            C1[i] = 1.0f;
+            C2[i] = NAN;
+        }
+        kn_sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.0f, C1, N);
+        kn_sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.0f, C2, N);
+        CHECK(memcmp(C1, C2, M * N * sizeof(float)) == 0);
+        kn_sgemm(ta, tb, M, N, K, 0.75f, A2 + 1, lda, B2 + 1, ldb, 0.0f, C2, N);
+        CHECK(memcmp(C1, C2, M * N * sizeof(float)) == 0);
+        kn_sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.0f, C3, N + 3);
+        int same = 1;
+        for (size_t i = 0; i < M; i++)
+            same &= memcmp(C1 + i * N, C3 + i * (N + 3), N * sizeof(float)) == 0;
+        CHECK(same);
+        free(A);
+        free(B);
+        free(A2);
+        free(B2);
+        free(C1);
+        free(C2);
+        free(C3);
+    }
+}
+
+int main(void)
+{
+    test_shapes();
+    test_alpha_beta_ld();
+    test_beta_zero_nan();
+    test_degenerate();
+    test_determinism();
+    return check_exit("test_kernels");
+}

@@ -1,0 +1,547 @@
+/* test_mlp: gradients of every parameter against central differences of an
+ * independent double-precision forward pass; softmax cross-entropy edge cases;
+ * SGD arithmetic; initialisation statistics; learning a small problem;
+ * mlp_evaluate; mlp_create errors. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "runner/err.h"
+#include "runner/mlp.h"
+#include "runner/rng.h"
+
+static const char *act_name(enum cfg_activation act)
+{
+    return act == CFG_ACT_RELU ? "relu" : act == CFG_ACT_TANH ? "tanh" : "sigmoid";
+}
+
+/* ---- double-precision reference model ---------------------------------- */
+
+static double act_d(enum cfg_activation act, double z)
+{
+    switch (act) {
+    case CFG_ACT_RELU:
+        return z > 0.0 ? z : 0.0;
+    case CFG_ACT_TANH:
+        return tanh(z);
+    case CFG_ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-z));
+    }
+    return 0.0;
+}
+
+/* Mean softmax cross-entropy of the model with parameters p (double, same
+ * layout as m->params) on x (B, sizes[0]). If signs is non-NULL it receives
+ * the sign (z > 0) of every hidden pre-activation, to detect ReLU kinks. */
+static double ref_loss(const struct mlp *m, const double *p, const float *x, const uint8_t *y,
+                       size_t B, unsigned char *signs)
+{
+    size_t widest = 0;
+    for (size_t l = 0; l <= m->n_layers; l++)
+        if (m->sizes[l] > widest)
+            widest = m->sizes[l];
+    double *cur = malloc(widest * sizeof(double)), *next = malloc(widest * sizeof(double));
+    double total = 0.0;
+    size_t s = 0;
+    for (size_t i = 0; i < B; i++) {
+        for (size_t j = 0; j < m->sizes[0]; j++)
+            cur[j] = x[i * m->sizes[0] + j];
+        for (size_t l = 0; l < m->n_layers; l++) {
+            size_t in = m->sizes[l], out = m->sizes[l + 1];
+            const double *W = p + (m->W[l] - m->params);
+            const double *b = p + (m->b[l] - m->params);
+            for (size_t o = 0; o < out; o++) {
+                double z = b[o];
+                for (size_t k = 0; k < in; k++)
+                    z += W[o * in + k] * cur[k];
+                if (l + 1 < m->n_layers) {
+                    if (signs)
+                        signs[s++] = z > 0.0;
+                    z = act_d(m->act, z);
+                }
+                next[o] = z;
+            }
+            double *t = cur;
+            cur = next;
+            next = t;
+        }
+        size_t C = m->sizes[m->n_layers];
+        double mx = cur[0];
+        for (size_t j = 1; j < C; j++)
+            mx = cur[j] > mx ? cur[j] : mx;
+        double sum = 0.0;
+        for (size_t j = 0; j < C; j++)
+            sum += exp(cur[j] - mx);
+        total += log(sum) + mx - cur[y[i]];
+    }
+    free(cur);
+    free(next);
+    return total / (double)B;
+}
+
+static size_t hidden_units(const struct mlp *m, size_t B)
+{
+    size_t n = 0;
+    for (size_t l = 1; l < m->n_layers; l++)
+        n += m->sizes[l];
+    return n * B;
+}
+
+/* ---- gradient check ----------------------------------------------------- */
+
+/* Checks every parameter's gradient from mlp_forward_backward against
+ * central differences (h = 1e-5) of ref_loss in double precision. The
+ * analytic gradient is float arithmetic, so the tolerance is
+ * |analytic - numeric| <= 1e-3 |numeric| + 1e-6. For ReLU, parameters whose
+ * perturbation flips the sign of any hidden pre-activation (a kink between
+ * the two evaluation points) are skipped; at most 5% may be. */
+static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation act,
+                       uint64_t seed)
+{
+    const size_t B = 4, max_batch = 6;
+    struct mlp m;
+    struct rn_err err;
+    int rc = mlp_create(&m, sizes, n_sizes, act, max_batch, &err);
+    CHECK(rc == RN_OK);
+    if (rc != RN_OK)
+        return;
+    struct rng r;
+    rng_init(&r, seed, RNG_STREAM_INIT);
+    mlp_init_params(&m, &r);
+    /* Non-zero biases so that their effect is part of the check. */
+    for (size_t l = 0; l < m.n_layers; l++)
+        for (size_t o = 0; o < sizes[l + 1]; o++)
+            m.b[l][o] = (float)rng_range(&r, -0.3, 0.3);
+    size_t C = sizes[n_sizes - 1];
+    float *x = malloc(B * sizes[0] * sizeof(float));
+    uint8_t y[4];
+    for (size_t i = 0; i < B * sizes[0]; i++)
+        x[i] = (float)rng_range(&r, -1.5, 1.5);
+    for (size_t i = 0; i < B; i++)
+        y[i] = (uint8_t)rng_below(&r, C);
+
+    size_t correct = 99;
+    double loss = mlp_forward_backward(&m, x, y, B, &correct);
+    CHECK(correct <= B);
+
+    double *p = malloc(m.n_params * sizeof(double));
+    for (size_t i = 0; i < m.n_params; i++)
+        p[i] = m.params[i];
+    /* The float forward agrees with the double reference. */
+    CHECK_NEAR(loss, ref_loss(&m, p, x, y, B, NULL), 1e-5);
+
+    size_t n_sign = hidden_units(&m, B);
+    unsigned char *s_plus = malloc(n_sign + 1), *s_minus = malloc(n_sign + 1);
+    const double h = 1e-5;
+    size_t skipped = 0, bad = 0;
+    double worst = 0.0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        double orig = p[i];
+        p[i] = orig + h;
+        double lp = ref_loss(&m, p, x, y, B, s_plus);
+        p[i] = orig - h;
+        double lm = ref_loss(&m, p, x, y, B, s_minus);
+        p[i] = orig;
+        if (act == CFG_ACT_RELU && memcmp(s_plus, s_minus, n_sign) != 0) {
+            skipped++;
+            continue;
+        }
+        double num = (lp - lm) / (2.0 * h);
+        double ana = m.grads[i];
+        double diff = fabs(ana - num);
+        double excess = diff - (1e-3 * fabs(num) + 1e-6);
+        if (excess > 0.0) {
+            bad++;
+            fprintf(stderr, "  %s param %zu: analytic %.9g numeric %.9g\n", act_name(act), i,
+                    ana, num);
+        }
+        if (diff / (fabs(num) + 1e-6) > worst)
+            worst = diff / (fabs(num) + 1e-6);
+    }
+    CHECK_MSG(bad == 0, "%s, %zu layers: %zu of %zu gradients off (worst rel %.3g)",
+              act_name(act), m.n_layers, bad, m.n_params, worst);
+    CHECK_MSG(skipped * 20 <= m.n_params, "%s: %zu of %zu parameters at a ReLU kink",
+              act_name(act), skipped, m.n_params);
+
+    /* Gradients are overwritten, not accumulated: a second call agrees. */
+    float *g1 = malloc(m.n_params * sizeof(float));
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    double loss2 = mlp_forward_backward(&m, x, y, B, NULL);
+    CHECK(loss2 == loss);
+    CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+
+    free(g1);
+    free(s_plus);
+    free(s_minus);
+    free(p);
+    free(x);
+    mlp_free(&m);
+}
+
+static void test_gradients(void)
+{
+    static const size_t one_hidden[] = {5, 4, 3};
+    static const size_t two_hidden[] = {5, 4, 3, 3};
+    static const size_t three_hidden[] = {6, 7, 5, 4, 3};
+    static const enum cfg_activation acts[] = {CFG_ACT_RELU, CFG_ACT_TANH, CFG_ACT_SIGMOID};
+    for (size_t a = 0; a < 3; a++) {
+        grad_check(one_hidden, 3, acts[a], 11);
+        grad_check(two_hidden, 4, acts[a], 12);
+        grad_check(three_hidden, 5, acts[a], 13);
+    }
+    /* No hidden layer: softmax regression. */
+    static const size_t linear[] = {7, 4};
+    grad_check(linear, 2, CFG_ACT_RELU, 14);
+}
+
+/* ---- softmax cross-entropy ---------------------------------------------- */
+
+static void test_softmax_huge(void)
+{
+    const float logits[] = {1e30f, -1e30f, 0.0f,   /* label 0: right, loss 0 */
+                            1e30f, -1e30f, 0.0f,   /* label 1: loss 2e30 */
+                            -1e30f, -1e30f, -1e30f}; /* label 2: uniform, log 3 */
+    const uint8_t y[] = {0, 1, 2};
+    float d[9];
+    size_t correct = 0;
+    double loss = mlp_softmax_xent(logits, y, 3, 3, d, &correct);
+    CHECK(isfinite(loss));
+    double expect = (0.0 + 2e30 + log(3.0)) / 3.0;
+    CHECK_NEAR(loss / expect, 1.0, 1e-6);
+    CHECK(correct == 1); /* only row 0; row 2 ties and argmax takes the first */
+    for (size_t i = 0; i < 9; i++)
+        CHECK(isfinite(d[i]));
+    /* d = (softmax - onehot) / B */
+    CHECK_NEAR(d[0], 0.0, 1e-9);
+    CHECK_NEAR(d[1], 0.0, 1e-9);
+    CHECK_NEAR(d[2], 0.0, 1e-9);
+    CHECK_NEAR(d[3], 1.0 / 3.0, 1e-7);
+    CHECK_NEAR(d[4], -1.0 / 3.0, 1e-7);
+    CHECK_NEAR(d[5], 0.0, 1e-9);
+    CHECK_NEAR(d[6], 1.0 / 9.0, 1e-7);
+    CHECK_NEAR(d[7], 1.0 / 9.0, 1e-7);
+    CHECK_NEAR(d[8], -2.0 / 9.0, 1e-7);
+
+    /* Only the loss for one row of all -1e30 logits: log(C). */
+    double l1 = mlp_softmax_xent(logits + 6, y + 2, 1, 3, NULL, NULL);
+    CHECK_NEAR(l1, log(3.0), 1e-12);
+    /* A single huge logit on the right class. */
+    const float big[] = {-3e38f, 3e38f};
+    const uint8_t one = 1;
+    CHECK_NEAR(mlp_softmax_xent(big, &one, 1, 2, NULL, NULL), 0.0, 1e-12);
+}
+
+static void test_softmax_uniform(void)
+{
+    float logits[4 * 10];
+    for (size_t i = 0; i < 40; i++)
+        logits[i] = (float)(i / 10) * 1.5f - 2.0f; /* constant within each row */
+    const uint8_t y[] = {0, 3, 9, 5};
+    float d[40];
+    size_t correct = 9;
+    double loss = mlp_softmax_xent(logits, y, 4, 10, d, &correct);
+    CHECK_NEAR(loss, log(10.0), 1e-12);
+    CHECK(correct == 1); /* ties pick index 0: only row 0 (label 0) is a hit */
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = 0; j < 10; j++)
+            CHECK_NEAR(d[i * 10 + j], (0.1 - (j == y[i])) / 4.0, 1e-8);
+    /* Empty batch. */
+    CHECK(mlp_softmax_xent(logits, y, 0, 10, NULL, &correct) == 0.0);
+    CHECK(correct == 0);
+}
+
+/* dlogits against central differences of the loss itself (in float logits,
+ * using the exact float step actually taken). */
+static void test_softmax_grad(void)
+{
+    struct rng r;
+    rng_init(&r, 21, 0);
+    enum { B = 3, C = 5 };
+    float z[B * C], d[B * C];
+    uint8_t y[B];
+    for (size_t i = 0; i < B * C; i++)
+        z[i] = (float)rng_range(&r, -4.0, 4.0);
+    for (size_t i = 0; i < B; i++)
+        y[i] = (uint8_t)rng_below(&r, C);
+    size_t correct;
+    mlp_softmax_xent(z, y, B, C, d, &correct);
+    size_t hits = 0;
+    for (size_t i = 0; i < B; i++) {
+        size_t best = 0;
+        for (size_t j = 1; j < C; j++)
+            best = z[i * C + j] > z[i * C + best] ? j : best;
+        hits += best == y[i];
+    }
+    CHECK(correct == hits);
+    for (size_t i = 0; i < B * C; i++) {
+        float orig = z[i];
+        float zp = orig + 1e-2f, zm = orig - 1e-2f;
+        z[i] = zp;
+        double lp = mlp_softmax_xent(z, y, B, C, NULL, NULL);
+        z[i] = zm;
+        double lm = mlp_softmax_xent(z, y, B, C, NULL, NULL);
+        z[i] = orig;
+        double num = (lp - lm) / ((double)zp - (double)zm);
+        CHECK_NEAR(d[i], num, 1e-5);
+    }
+}
+
+/* ---- SGD ---------------------------------------------------------------- */
+
+static void test_sgd(void)
+{
+    const size_t sizes[] = {2, 2}; /* W (2, 2) then b (2): 6 parameters */
+    struct mlp m;
+    CHECK(mlp_create(&m, sizes, 2, CFG_ACT_RELU, 1, NULL) == RN_OK);
+    CHECK(m.n_params == 6);
+    CHECK(m.W[0] == m.params && m.b[0] == m.params + 4);
+    CHECK(m.dW[0] == m.grads && m.db[0] == m.grads + 4);
+    const float p0[6] = {1.0f, -2.0f, 0.5f, 4.0f, 3.0f, -1.0f};
+    const float g[6] = {0.5f, 0.25f, -1.0f, 2.0f, 1.0f, -0.5f};
+    const float lr = 0.1f, mu = 0.9f, wd = 0.01f;
+
+    /* Plain SGD: mu = 0, wd = 0. */
+    memcpy(m.params, p0, sizeof p0);
+    memcpy(m.grads, g, sizeof g);
+    memset(m.velocity, 0, sizeof p0);
+    mlp_sgd_step(&m, lr, 0.0f, 0.0f);
+    for (size_t i = 0; i < 6; i++)
+        CHECK_NEAR(m.params[i], p0[i] - 0.1 * g[i], 1e-6);
+
+    /* Momentum and weight decay, two steps; decay only on the 4 weights. */
+    memcpy(m.params, p0, sizeof p0);
+    memset(m.velocity, 0, sizeof p0);
+    double v[6] = {0}, p[6];
+    for (size_t i = 0; i < 6; i++)
+        p[i] = p0[i];
+    for (int step = 0; step < 2; step++) {
+        mlp_sgd_step(&m, lr, mu, wd);
+        for (size_t i = 0; i < 6; i++) {
+            double decay = i < 4 ? 0.01 * p[i] : 0.0;
+            v[i] = 0.9 * v[i] + (g[i] + decay);
+            p[i] -= 0.1 * v[i];
+            CHECK_NEAR(m.velocity[i], v[i], 1e-6);
+            CHECK_NEAR(m.params[i], p[i], 1e-6);
+        }
+    }
+    /* e.g. the first weight after two steps, by hand:
+     * v1 = 0.5 + 0.01 = 0.51, p1 = 1 - 0.051 = 0.949,
+     * v2 = 0.9 * 0.51 + 0.5 + 0.00949 = 0.96849, p2 = 0.949 - 0.096849 */
+    CHECK_NEAR(m.params[0], 0.852151, 1e-6);
+    /* and the first bias: v1 = 1, p1 = 2.9, v2 = 1.9, p2 = 2.71 */
+    CHECK_NEAR(m.params[4], 2.71, 1e-6);
+    mlp_free(&m);
+}
+
+/* ---- initialisation ----------------------------------------------------- */
+
+static void stats(const float *w, size_t n, double *mean, double *std, double *maxabs)
+{
+    double s = 0.0, s2 = 0.0, mx = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        s += w[i];
+        s2 += (double)w[i] * w[i];
+        mx = fabs(w[i]) > mx ? fabs(w[i]) : mx;
+    }
+    *mean = s / (double)n;
+    *std = sqrt(s2 / (double)n - *mean * *mean);
+    *maxabs = mx;
+}
+
+static void test_init(void)
+{
+    const size_t sizes[] = {400, 300, 10};
+    static const enum cfg_activation acts[] = {CFG_ACT_RELU, CFG_ACT_TANH, CFG_ACT_SIGMOID};
+    for (size_t a = 0; a < 3; a++) {
+        struct mlp m, m2;
+        CHECK(mlp_create(&m, sizes, 3, acts[a], 2, NULL) == RN_OK);
+        CHECK(mlp_create(&m2, sizes, 3, acts[a], 2, NULL) == RN_OK);
+        for (size_t i = 0; i < m.n_params; i++) {
+            m.params[i] = 7.0f; /* init must overwrite everything */
+            m.velocity[i] = 3.0f;
+            m.grads[i] = 5.0f;
+        }
+        struct rng r;
+        rng_init(&r, 42, RNG_STREAM_INIT);
+        mlp_init_params(&m, &r);
+        for (size_t l = 0; l < 2; l++) {
+            size_t in = sizes[l], out = sizes[l + 1], n = in * out;
+            double mean, std, maxabs;
+            stats(m.W[l], n, &mean, &std, &maxabs);
+            double want, tol = l == 0 ? 0.02 : 0.1; /* 120000 vs 3000 samples */
+            if (acts[a] == CFG_ACT_RELU) {
+                want = sqrt(2.0 / (double)in);
+            } else {
+                double limit = sqrt(6.0 / (double)(in + out));
+                want = limit / sqrt(3.0);
+                CHECK_MSG(maxabs <= limit * (1.0 + 1e-6), "%s layer %zu: |w| %g > limit %g",
+                          act_name(acts[a]), l, maxabs, limit);
+                CHECK(maxabs > 0.98 * limit);
+            }
+            CHECK_MSG(fabs(std / want - 1.0) < tol, "%s layer %zu: std %g, want %g",
+                      act_name(acts[a]), l, std, want);
+            CHECK_MSG(fabs(mean) < 5.0 * want / sqrt((double)n), "%s layer %zu: mean %g",
+                      act_name(acts[a]), l, mean);
+            for (size_t o = 0; o < out; o++)
+                CHECK(m.b[l][o] == 0.0f);
+        }
+        int zero_v = 1, zero_g = 1;
+        for (size_t i = 0; i < m.n_params; i++) {
+            zero_v &= m.velocity[i] == 0.0f;
+            zero_g &= m.grads[i] == 0.0f;
+        }
+        CHECK(zero_v);
+        CHECK(zero_g);
+        /* Same seed, same weights; another seed, other weights. */
+        rng_init(&r, 42, RNG_STREAM_INIT);
+        mlp_init_params(&m2, &r);
+        CHECK(memcmp(m.params, m2.params, m.n_params * sizeof(float)) == 0);
+        rng_init(&r, 43, RNG_STREAM_INIT);
+        mlp_init_params(&m2, &r);
+        CHECK(memcmp(m.params, m2.params, m.n_params * sizeof(float)) != 0);
+        mlp_free(&m);
+        mlp_free(&m2);
+    }
+}
+
+/* ---- learning ----------------------------------------------------------- */
+
+/* Three Gaussian blobs in 4-D: minibatch SGD must drive the loss down. */
+static void test_learns(enum cfg_activation act)
+{
+    enum { N = 96, D = 4, K = 3, BATCH = 16 };
+    static const float centers[K][D] = {{2, 0, 0, -1}, {-1, 2, 0, 1}, {0, -2, 2, 0}};
+    struct rng r;
+    rng_init(&r, 5, RNG_STREAM_SHUFFLE);
+    float x[N * D];
+    uint8_t y[N];
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (uint8_t)(i % K);
+        for (size_t j = 0; j < D; j++)
+            x[i * D + j] = centers[y[i]][j] + 0.5f * (float)rng_normal(&r);
+    }
+    const size_t sizes[] = {D, 16, K};
+    struct mlp m;
+    CHECK(mlp_create(&m, sizes, 3, act, BATCH, NULL) == RN_OK);
+    rng_init(&r, 5, RNG_STREAM_INIT);
+    mlp_init_params(&m, &r);
+    double loss0, acc0, loss1, acc1;
+    mlp_evaluate(&m, x, y, N, &loss0, &acc0);
+    for (int epoch = 0; epoch < 60; epoch++)
+        for (size_t b = 0; b < N; b += BATCH) {
+            double l = mlp_forward_backward(&m, x + b * D, y + b, BATCH, NULL);
+            CHECK(isfinite(l));
+            mlp_sgd_step(&m, 0.05f, 0.9f, 1e-4f);
+        }
+    mlp_evaluate(&m, x, y, N, &loss1, &acc1);
+    CHECK_MSG(loss1 < 0.3 * loss0 && loss1 < 0.2, "%s: loss %g -> %g", act_name(act), loss0,
+              loss1);
+    CHECK_MSG(acc1 >= 0.95, "%s: accuracy %g -> %g", act_name(act), acc0, acc1);
+    mlp_free(&m);
+}
+
+/* ---- evaluate ----------------------------------------------------------- */
+
+static void test_evaluate(void)
+{
+    enum { N = 10, D = 5, K = 3 };
+    const size_t sizes[] = {D, 6, K};
+    struct mlp m;
+    CHECK(mlp_create(&m, sizes, 3, CFG_ACT_TANH, 4, NULL) == RN_OK); /* chunks 4, 4, 2 */
+    struct rng r;
+    rng_init(&r, 8, RNG_STREAM_INIT);
+    mlp_init_params(&m, &r);
+    float x[N * D];
+    uint8_t y[N];
+    for (size_t i = 0; i < N * D; i++)
+        x[i] = (float)rng_range(&r, -2.0, 2.0);
+    for (size_t i = 0; i < N; i++)
+        y[i] = (uint8_t)rng_below(&r, K);
+    double loss, acc;
+    mlp_evaluate(&m, x, y, N, &loss, &acc);
+    /* By hand: one row at a time. */
+    double sum = 0.0;
+    size_t hits = 0;
+    for (size_t i = 0; i < N; i++) {
+        const float *z = mlp_forward(&m, x + i * D, 1);
+        size_t c;
+        sum += mlp_softmax_xent(z, y + i, 1, K, NULL, &c);
+        hits += c;
+    }
+    CHECK_NEAR(loss, sum / N, 1e-6);
+    CHECK_NEAR(acc, (double)hits / N, 1e-12);
+    CHECK(hits > 0 && hits < N); /* the check above is not vacuous */
+    double *p = malloc(m.n_params * sizeof(double));
+    for (size_t i = 0; i < m.n_params; i++)
+        p[i] = m.params[i];
+    CHECK_NEAR(loss, ref_loss(&m, p, x, y, N, NULL), 1e-5);
+    free(p);
+    mlp_evaluate(&m, x, y, 0, &loss, &acc);
+    CHECK(loss == 0.0 && acc == 0.0);
+    mlp_free(&m);
+}
+
+/* ---- create / free ------------------------------------------------------ */
+
+static int is_zeroed(const struct mlp *m)
+{
+    static const struct mlp zero;
+    return memcmp(m, &zero, sizeof zero) == 0;
+}
+
+static void test_create_errors(void)
+{
+    struct mlp m;
+    struct rn_err err;
+    const size_t one[] = {5};
+    memset(&m, 0xAB, sizeof m);
+    CHECK(mlp_create(&m, one, 1, CFG_ACT_RELU, 4, &err) != RN_OK);
+    CHECK(is_zeroed(&m));
+    const size_t zero[] = {5, 0, 3};
+    CHECK(mlp_create(&m, zero, 3, CFG_ACT_RELU, 4, &err) != RN_OK);
+    CHECK(is_zeroed(&m));
+    const size_t ok[] = {5, 3};
+    CHECK(mlp_create(&m, ok, 2, CFG_ACT_RELU, 0, &err) != RN_OK);
+    CHECK(is_zeroed(&m));
+
+    const size_t huge[] = {SIZE_MAX / 2, 4};
+    memset(&m, 0xAB, sizeof m);
+    CHECK(mlp_create(&m, huge, 2, CFG_ACT_RELU, 4, &err) == RN_ERR_NOMEM);
+    CHECK(err.code == RN_ERR_NOMEM);
+    CHECK_STR_CONTAINS(err.msg, "overflow");
+    CHECK(is_zeroed(&m));
+    const size_t wide[] = {4, (size_t)1 << 40};
+    CHECK(mlp_create(&m, wide, 2, CFG_ACT_RELU, (size_t)1 << 30, &err) == RN_ERR_NOMEM);
+    CHECK_STR_CONTAINS(err.msg, "overflow");
+    CHECK(is_zeroed(&m));
+    mlp_free(&m); /* safe on a zeroed struct, and twice */
+    mlp_free(&m);
+
+    /* Views and activation buffers of a valid model. */
+    const size_t sizes[] = {3, 5, 2};
+    CHECK(mlp_create(&m, sizes, 3, CFG_ACT_SIGMOID, 7, &err) == RN_OK);
+    CHECK(m.n_layers == 2 && m.n_params == 3 * 5 + 5 + 5 * 2 + 2);
+    CHECK(m.W[1] == m.params + 20 && m.b[1] == m.params + 30);
+    CHECK(m.dW[1] == m.grads + 20 && m.db[1] == m.grads + 30);
+    CHECK(m.sizes[0] == 3 && m.sizes[2] == 2 && m.max_batch == 7);
+    mlp_free(&m);
+    CHECK(is_zeroed(&m));
+}
+
+int main(void)
+{
+    test_gradients();
+    test_softmax_huge();
+    test_softmax_uniform();
+    test_softmax_grad();
+    test_sgd();
+    test_init();
+    test_learns(CFG_ACT_RELU);
+    test_learns(CFG_ACT_TANH);
+    test_learns(CFG_ACT_SIGMOID);
+    test_evaluate();
+    test_create_errors();
+    return check_exit("test_mlp");
+}
