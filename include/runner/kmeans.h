@@ -99,7 +99,10 @@ struct kmeans_stats {
                         centroid in the last assignment step (0 if none) */
 };
 
-/* A fitted model. All arrays live in one allocation owned by the model. */
+/* A fitted model. All arrays live in one allocation owned by the model.
+ * params.encoder, params.alpha and params.stride only affect encoding and may
+ * be changed between kmeans_fit and kmeans_encode; the other fields must
+ * stay as fitted. */
 struct kmeans_model {
     struct kmeans_params params; /* the parameters it was fitted with */
     size_t dim;                  /* 3 * patch * patch */
@@ -134,8 +137,12 @@ int kmeans_fit(const struct kmeans_params *params, const uint8_t *images, size_t
 void kmeans_model_free(struct kmeans_model *model);
 
 /* out (n, 4K) row-major = features of the n images; out must hold
- * n * kmeans_n_features(&model->params) floats. On failure or interruption
- * the contents of out are unspecified. */
+ * n * kmeans_n_features(&model->params) floats. Row i depends only on image
+ * i (and the model): encoding a subset, in any order or batch size, gives
+ * the same rows. exec->threads is used as given, capped at the number of
+ * work blocks; each thread allocates scratch of about 4 * 729 * (K + 216)
+ * bytes at stride 1 (5 MB for K = 1600). On failure or interruption the
+ * contents of out are unspecified. */
 int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_t n,
                   float *out, const struct kmeans_exec *exec, struct rn_err *err);
 

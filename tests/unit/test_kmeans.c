@@ -590,6 +590,7 @@ static void test_fit_encode(void)
     struct kmeans_model empty;
     memset(&empty, 0, sizeof empty);
     CHECK(kmeans_encode(&empty, imgs, n, f3, NULL, &err) == RN_ERR_GENERIC);
+    CHECK(kmeans_encode(&m1, imgs, SIZE_MAX / 8, f3, NULL, &err) == RN_ERR_NOMEM);
     CHECK(kmeans_fit(&p, train, 0, &r, NULL, &mi, &err) == RN_ERR_GENERIC);
     CHECK_STR_CONTAINS(err.msg, "no training images");
     struct kmeans_params q = p;
