@@ -6,7 +6,9 @@
  * followed by softmax + cross-entropy (log-sum-exp, stable for huge logits).
  * All parameters live in one allocation `params` (layer by layer: W then b),
  * with `grads` and `velocity` of the same layout. Activations are allocated
- * once for max_batch rows and reused. Called by train. */
+ * once for max_batch rows and reused. Training may apply inverted dropout to
+ * the input and to every hidden layer's output (off by default); inference
+ * (mlp_forward, mlp_evaluate) never does. Called by train. */
 #ifndef RUNNER_MLP_H
 #define RUNNER_MLP_H
 
@@ -30,6 +32,14 @@ struct mlp {
     float **out;
     float *delta_a, *delta_b;    /* (max_batch, max size) backward scratch */
     float *probs;                /* (max_batch, classes) softmax scratch */
+    /* Dropout scratch, written only by mlp_forward_backward_dropout (always
+     * allocated, so a training step never allocates). *_drop hold the values
+     * after dropout (0 or value * (float)(1 / (1-p))); *_keep the masks (1 = kept). */
+    float *in_drop;              /* (max_batch, sizes[0]); owns the hid_drop block */
+    uint8_t *in_keep;            /* (max_batch, sizes[0]); owns the hid_keep block */
+    float **hid_drop;            /* [l], l < n_layers-1: (max_batch, sizes[l+1]) out[l]
+                                  * after dropout; [n_layers-1] is NULL */
+    uint8_t **hid_keep;          /* [l]: mask for hid_drop[l], same shape */
 };
 
 int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
@@ -53,6 +63,26 @@ double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t 
  * across calls) with d(mean loss)/d(params). Returns the mean loss. */
 double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
                             size_t *correct);
+
+/* mlp_forward_backward with inverted dropout, for training. p_input and
+ * p_hidden are drop probabilities in [0, 1). With p_input > 0 every element of
+ * x (B, sizes[0]) is dropped with probability p_input, the rest scaled by
+ * s = (float)(1 / (1 - p)); the result goes to m->in_drop (x is not modified).
+ * With p_hidden > 0 the same is done to the output (after the activation) of
+ * every hidden layer, i.e. all layers but the last, before it feeds the next
+ * layer; backward multiplies the gradient by the same mask and scale.
+ *
+ * Masks come from r, one rng_u64 per element: element i is dropped iff
+ * rng_uniform(r) < p. Draw order: the input mask (B, sizes[0]) row-major if
+ * p_input > 0, then the mask of hidden layer 0, 1, ..., n_layers-2, each
+ * (B, sizes[l+1]) row-major, if p_hidden > 0. So a call with p_input > 0
+ * draws B * sizes[0] numbers plus, with p_hidden > 0, B * (sizes[1] + ... +
+ * sizes[n_layers-1]); a net without hidden layers draws none for p_hidden.
+ * With both p equal to 0 this is exactly mlp_forward_backward (bitwise) and r
+ * is not used (it may then be NULL). */
+double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                                    size_t *correct, float p_input, float p_hidden,
+                                    struct rng *r);
 
 /* v = momentum * v + (g + weight_decay * W);  p -= lr * v.
  * Weight decay applies to weights only, not biases. */

@@ -33,8 +33,10 @@ struct train_outcome {
  * on `test` (and on `val` if non-NULL) after each epoch. Train loss and
  * accuracy are the means over the epoch's mini-batches, each batch measured
  * before its update. The learning rate of each epoch comes from the
- * schedule (cfg_lr_at) and is recorded with it. The shuffle order comes from rng_init(seed,
- * RNG_STREAM_SHUFFLE). A non-finite loss stops training with RUN_DIVERGED
+ * schedule (cfg_lr_at) and is recorded with it. Dropout (if configured) is
+ * active while training, so the train metrics are measured with it; test and
+ * validation passes never use it. The shuffle order comes from rng_init(seed,
+ * RNG_STREAM_SHUFFLE), dropout masks from (seed, RNG_STREAM_DROPOUT). A non-finite loss stops training with RUN_DIVERGED
  * (the callback is not called for that epoch). A callback error stops
  * training and is returned. */
 int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,

@@ -35,6 +35,10 @@ void mlp_free(struct mlp *m)
     free(m->delta_a);
     free(m->delta_b);
     free(m->probs);
+    free(m->in_drop); /* one block with every hid_drop[l] */
+    free(m->in_keep); /* one block with every hid_keep[l] */
+    free(m->hid_drop);
+    free(m->hid_keep);
     memset(m, 0, sizeof *m);
 }
 
@@ -57,7 +61,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     /* Count parameters, activation floats and the widest non-input layer
      * (the backward deltas never need the input width: there is no dX for
      * layer 0), with every product and sum checked. */
-    size_t n_params = 0, n_act = 0, widest = 0;
+    size_t n_params = 0, n_act = 0, n_hid = 0, widest = 0;
     for (size_t l = 0; l < n_layers; l++) {
         size_t w, wb, a;
         if (rn_mul_size(sizes[l + 1], sizes[l], &w) || rn_add_size(w, sizes[l + 1], &wb) ||
@@ -67,9 +71,14 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
                            sizes[l], sizes[l + 1]);
         if (sizes[l + 1] > widest)
             widest = sizes[l + 1];
+        if (l + 1 < n_layers)
+            n_hid += a; /* <= n_act, cannot overflow */
     }
-    size_t n_delta, n_probs, bytes; /* bytes: only checked, calloc recomputes it */
-    if (rn_mul_size(max_batch, widest, &n_delta) ||
+    /* Dropout block: the input (max_batch, sizes[0]), then every hidden layer. */
+    size_t n_in, n_drop, n_delta, n_probs, bytes; /* bytes: only checked, calloc redoes it */
+    if (rn_mul_size(max_batch, sizes[0], &n_in) || rn_add_size(n_in, n_hid, &n_drop) ||
+        rn_mul_size(n_drop, sizeof(float), &bytes) ||
+        rn_mul_size(max_batch, widest, &n_delta) ||
         rn_mul_size(max_batch, sizes[n_layers], &n_probs) ||
         rn_mul_size(n_params, 3 * sizeof(float), &bytes) ||
         rn_mul_size(n_act, sizeof(float), &bytes) ||
@@ -97,8 +106,13 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     m->delta_a = alloc_floats(n_delta);
     m->delta_b = alloc_floats(n_delta);
     m->probs = alloc_floats(n_probs);
+    m->in_drop = alloc_floats(n_drop);
+    m->in_keep = calloc(n_drop, sizeof *m->in_keep);
+    m->hid_drop = calloc(n_layers, sizeof *m->hid_drop);
+    m->hid_keep = calloc(n_layers, sizeof *m->hid_keep);
     if (!m->sizes || !m->params || !m->grads || !m->velocity || !m->W || !m->b || !m->dW ||
-        !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs) {
+        !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs ||
+        !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep) {
         if (!m->out)
             free(act_block);
         mlp_free(m);
@@ -108,7 +122,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     }
     memcpy(m->sizes, sizes, n_sizes * sizeof *m->sizes);
 
-    size_t off = 0, act_off = 0;
+    size_t off = 0, act_off = 0, drop_off = n_in;
     for (size_t l = 0; l < n_layers; l++) {
         size_t in = sizes[l], out = sizes[l + 1];
         m->W[l] = m->params + off;
@@ -119,6 +133,11 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
         off += out;
         m->out[l] = act_block + act_off;
         act_off += max_batch * out;
+        if (l + 1 < n_layers) { /* hidden: dropout views; the last stays NULL */
+            m->hid_drop[l] = m->in_drop + drop_off;
+            m->hid_keep[l] = m->in_keep + drop_off;
+            drop_off += max_batch * out;
+        }
     }
     return RN_OK;
 }
@@ -192,19 +211,62 @@ static void act_backward(float *d, const float *y, size_t B, size_t n, enum cfg_
     }
 }
 
-const float *mlp_forward(struct mlp *m, const float *x, size_t B)
+/* Scale of the kept units for drop probability p: 1 / (1 - p), in float. */
+static float keep_scale(float p)
+{
+    return (float)(1.0 / (1.0 - (double)p));
+}
+
+/* Inverted dropout forward on n elements: draws one rng_u64 per element, in
+ * order; element i is dropped iff rng_uniform(r) < p. dst[i] = keep[i] ?
+ * src[i] * scale : 0 (a select, so a dropped inf or NaN does not leak). */
+static void dropout_forward(const float *src, float *dst, uint8_t *keep, size_t n, float p,
+                            struct rng *r)
+{
+    float scale = keep_scale(p);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k = rng_uniform(r) >= (double)p;
+        keep[i] = k;
+        dst[i] = k ? src[i] * scale : 0.0f;
+    }
+}
+
+/* d (n) is d loss / d(dropped output); turns it into d loss / d(input of the
+ * dropout) with the mask and scale of the forward pass. */
+static void dropout_backward(float *d, const uint8_t *keep, size_t n, float p)
+{
+    float scale = keep_scale(p);
+    for (size_t i = 0; i < n; i++)
+        d[i] = keep[i] ? d[i] * scale : 0.0f;
+}
+
+/* Forward of x (B, sizes[0]); with p_hidden > 0 every hidden layer's output
+ * out[l] is dropped into hid_drop[l], which feeds layer l+1 (masks drawn
+ * from r layer by layer, row-major). p_hidden = 0: plain inference. */
+static const float *forward(struct mlp *m, const float *x, size_t B, float p_hidden,
+                            struct rng *r)
 {
     assert(B <= m->max_batch);
     const float *in = x; /* (B, sizes[l]) */
     for (size_t l = 0; l < m->n_layers; l++) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
+        int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
         kn_sgemm(false, true, B, n_out, n_in, 1.0f, in, n_in, m->W[l], n_in, 0.0f, z, n_out);
-        bias_act(z, m->b[l], B, n_out, m->act, l + 1 < m->n_layers);
+        bias_act(z, m->b[l], B, n_out, m->act, hidden);
         in = z;
+        if (hidden && p_hidden > 0.0f) {
+            dropout_forward(z, m->hid_drop[l], m->hid_keep[l], B * n_out, p_hidden, r);
+            in = m->hid_drop[l];
+        }
     }
     return m->out[m->n_layers - 1];
+}
+
+const float *mlp_forward(struct mlp *m, const float *x, size_t B)
+{
+    return forward(m, x, B, 0.0f, NULL);
 }
 
 double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
@@ -244,18 +306,30 @@ double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t 
     return B ? total / (double)B : 0.0;
 }
 
-double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
-                            size_t *correct)
+/* Forward + backward, with dropout where p > 0 (mask order: input, then
+ * hidden layers in order; see mlp.h). p_input = p_hidden = 0 is the plain
+ * forward + backward and does not touch r. */
+static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                               size_t *correct, float p_input, float p_hidden, struct rng *r)
 {
     size_t L = m->n_layers;
-    const float *logits = mlp_forward(m, x, B);
+    assert(B <= m->max_batch);
+    if (p_input > 0.0f) {
+        /* x (B, sizes[0]) -> in_drop; the caller's x is left as it is. */
+        dropout_forward(x, m->in_drop, m->in_keep, B * m->sizes[0], p_input, r);
+        x = m->in_drop;
+    }
+    const float *logits = forward(m, x, B, p_hidden, r);
     /* dlogits (B, classes) go to the probs scratch. */
     double loss = mlp_softmax_xent(logits, y, B, m->sizes[L], m->probs, correct);
 
     float *delta = m->probs; /* (B, sizes[l+1]): d loss / d z of layer l */
     for (size_t l = L; l-- > 0;) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
-        const float *in = l == 0 ? x : m->out[l - 1]; /* (B, n_in) */
+        /* The input of layer l as the forward pass used it, after dropout. */
+        const float *in = l == 0            ? x
+                          : p_hidden > 0.0f ? m->hid_drop[l - 1]
+                                            : m->out[l - 1]; /* (B, n_in) */
 
         /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
         kn_sgemm(true, false, n_out, n_in, B, 1.0f, delta, n_out, in, n_in, 0.0f, m->dW[l],
@@ -270,14 +344,33 @@ double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, siz
         if (l == 0)
             break;
         /* delta_prev (B, n_in) = delta (B, n_out) x W (n_out, n_in), then
-         * times f'(z) of layer l-1, from its stored output. */
+         * through layer l-1's dropout (same mask and scale), then times f'(z)
+         * of layer l-1, from its stored output before dropout. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
         kn_sgemm(false, false, B, n_in, n_out, 1.0f, delta, n_out, m->W[l], n_in, 0.0f, prev,
                  n_in);
+        if (p_hidden > 0.0f)
+            dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
         act_backward(prev, m->out[l - 1], B, n_in, m->act);
         delta = prev;
     }
     return loss;
+}
+
+double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                            size_t *correct)
+{
+    return forward_backward(m, x, y, B, correct, 0.0f, 0.0f, NULL);
+}
+
+double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                                    size_t *correct, float p_input, float p_hidden,
+                                    struct rng *r)
+{
+    assert(p_input >= 0.0f && p_input < 1.0f);
+    assert(p_hidden >= 0.0f && p_hidden < 1.0f);
+    assert(r || (p_input == 0.0f && p_hidden == 0.0f));
+    return forward_backward(m, x, y, B, correct, p_input, p_hidden, r);
 }
 
 void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)

@@ -52,8 +52,10 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
 
-    struct rng shuffle;
+    struct rng shuffle, dropout;
     rng_init(&shuffle, seed, RNG_STREAM_SHUFFLE);
+    rng_init(&dropout, seed, RNG_STREAM_DROPOUT);
+    const float p_in = (float)cfg->dropout_input, p_hid = (float)cfg->dropout_hidden;
     int rc = RN_OK;
     for (size_t epoch = 1; epoch <= cfg->epochs; epoch++) {
         double t0 = now_seconds();
@@ -73,7 +75,8 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
                 yb[r] = train->y[src];
             }
             size_t batch_correct = 0;
-            double loss = mlp_forward_backward(m, xb, yb, B, &batch_correct);
+            double loss = mlp_forward_backward_dropout(m, xb, yb, B, &batch_correct, p_in,
+                                                       p_hid, &dropout);
             if (!isfinite(loss)) {
                 diverged = 1;
                 break;

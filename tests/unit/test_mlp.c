@@ -1,7 +1,9 @@
 /* test_mlp: gradients of every parameter against central differences of an
- * independent double-precision forward pass; softmax cross-entropy edge cases;
- * SGD arithmetic; initialisation statistics; learning a small problem;
- * mlp_evaluate; mlp_create errors. */
+ * independent double-precision forward pass, without and with dropout (same
+ * masks); softmax cross-entropy edge cases; SGD arithmetic; initialisation
+ * statistics; dropout masks (order, rate, scale, determinism, off = no-op);
+ * learning a small problem, also with dropout; mlp_evaluate; mlp_create
+ * errors. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,11 +34,21 @@ static double act_d(enum cfg_activation act, double z)
     return 0.0;
 }
 
+/* Dropout masks for the reference model (1 = kept): in (B, sizes[0]) or
+ * NULL for none; hid the masks of hidden layers 0, 1, ... one after another,
+ * each (B, sizes[l+1]), or NULL. Kept values are multiplied by the scale. */
+struct ref_drop {
+    const uint8_t *in, *hid;
+    double in_scale, hid_scale;
+};
+
 /* Mean softmax cross-entropy of the model with parameters p (double, same
- * layout as m->params) on x (B, sizes[0]). If signs is non-NULL it receives
- * the sign (z > 0) of every hidden pre-activation, to detect ReLU kinks. */
-static double ref_loss(const struct mlp *m, const double *p, const float *x, const uint8_t *y,
-                       size_t B, unsigned char *signs)
+ * layout as m->params) on x (B, sizes[0]), with dropout masks d (or NULL). If
+ * signs is non-NULL it receives the sign (z > 0) of every hidden
+ * pre-activation, to detect ReLU kinks. */
+static double ref_loss_drop(const struct mlp *m, const double *p, const float *x,
+                            const uint8_t *y, size_t B, const struct ref_drop *d,
+                            unsigned char *signs)
 {
     size_t widest = 0;
     for (size_t l = 0; l <= m->n_layers; l++)
@@ -46,8 +58,13 @@ static double ref_loss(const struct mlp *m, const double *p, const float *x, con
     double total = 0.0;
     size_t s = 0;
     for (size_t i = 0; i < B; i++) {
-        for (size_t j = 0; j < m->sizes[0]; j++)
-            cur[j] = x[i * m->sizes[0] + j];
+        for (size_t j = 0; j < m->sizes[0]; j++) {
+            size_t k = i * m->sizes[0] + j;
+            cur[j] = x[k];
+            if (d && d->in)
+                cur[j] = d->in[k] ? cur[j] * d->in_scale : 0.0;
+        }
+        size_t hid_off = 0; /* start of layer l's mask in d->hid */
         for (size_t l = 0; l < m->n_layers; l++) {
             size_t in = m->sizes[l], out = m->sizes[l + 1];
             const double *W = p + (m->W[l] - m->params);
@@ -60,9 +77,12 @@ static double ref_loss(const struct mlp *m, const double *p, const float *x, con
                     if (signs)
                         signs[s++] = z > 0.0;
                     z = act_d(m->act, z);
+                    if (d && d->hid)
+                        z = d->hid[hid_off + i * out + o] ? z * d->hid_scale : 0.0;
                 }
                 next[o] = z;
             }
+            hid_off += B * out;
             double *t = cur;
             cur = next;
             next = t;
@@ -81,6 +101,33 @@ static double ref_loss(const struct mlp *m, const double *p, const float *x, con
     return total / (double)B;
 }
 
+static double ref_loss(const struct mlp *m, const double *p, const float *x, const uint8_t *y,
+                       size_t B, unsigned char *signs)
+{
+    return ref_loss_drop(m, p, x, y, B, NULL, signs);
+}
+
+/* The masks as mlp.h documents them, drawn from (a copy of) r: element i is
+ * dropped iff rng_uniform < p; the input mask row-major (if p_in > 0), then
+ * each hidden layer's row-major (if p_hid > 0). in_keep gets B * sizes[0]
+ * entries, hid_keep B * (sizes[1] + ... + sizes[n_layers-1]); with p = 0
+ * all are 1. */
+static void draw_masks(const struct mlp *m, struct rng *r, size_t B, float p_in, float p_hid,
+                       uint8_t *in_keep, uint8_t *hid_keep)
+{
+    for (size_t i = 0; i < B * m->sizes[0]; i++)
+        in_keep[i] = p_in > 0.0f ? rng_uniform(r) >= (double)p_in : 1;
+    size_t n = 0;
+    for (size_t l = 1; l < m->n_layers; l++)
+        for (size_t i = 0; i < B * m->sizes[l]; i++)
+            hid_keep[n++] = p_hid > 0.0f ? rng_uniform(r) >= (double)p_hid : 1;
+}
+
+static double keep_scale(float p)
+{
+    return (double)(float)(1.0 / (1.0 - (double)p)); /* the float scale mlp.c uses */
+}
+
 static size_t hidden_units(const struct mlp *m, size_t B)
 {
     size_t n = 0;
@@ -96,9 +143,13 @@ static size_t hidden_units(const struct mlp *m, size_t B)
  * analytic gradient is float arithmetic, so the tolerance is
  * |analytic - numeric| <= 1e-3 |numeric| + 1e-6. For ReLU, parameters whose
  * perturbation flips the sign of any hidden pre-activation (a kink between
- * the two evaluation points) are skipped; at most 5% may be. */
-static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation act,
-                       uint64_t seed)
+ * the two evaluation points) are skipped; at most 5% may be.
+ * With p_in or p_hid > 0 the gradient comes from mlp_forward_backward_dropout
+ * and every reference loss uses the same masks: drawn from a copy of the
+ * dropout rng taken before the call, in the documented order, and checked
+ * to be the masks the model used. */
+static void grad_check_drop(const size_t *sizes, size_t n_sizes, enum cfg_activation act,
+                            uint64_t seed, float p_in, float p_hid)
 {
     const size_t B = 4, max_batch = 6;
     struct mlp m;
@@ -122,17 +173,47 @@ static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation 
     for (size_t i = 0; i < B; i++)
         y[i] = (uint8_t)rng_below(&r, C);
 
-    size_t correct = 99;
-    double loss = mlp_forward_backward(&m, x, y, B, &correct);
-    CHECK(correct <= B);
+    size_t n_sign = hidden_units(&m, B);
+    int drop = p_in > 0.0f || p_hid > 0.0f;
+    struct rng dr, dr_saved;
+    rng_init(&dr, seed, RNG_STREAM_DROPOUT);
+    dr_saved = dr;
+    uint8_t *in_keep = malloc(B * sizes[0]), *hid_keep = malloc(n_sign + 1);
+    struct ref_drop rd = {NULL, NULL, keep_scale(p_in), keep_scale(p_hid)};
+    if (drop) {
+        struct rng copy = dr_saved;
+        draw_masks(&m, &copy, B, p_in, p_hid, in_keep, hid_keep);
+        rd.in = p_in > 0.0f ? in_keep : NULL;
+        rd.hid = p_hid > 0.0f ? hid_keep : NULL;
+    }
 
-    double *p = malloc(m.n_params * sizeof(double));
+    size_t correct = 99;
+    double loss = drop ? mlp_forward_backward_dropout(&m, x, y, B, &correct, p_in, p_hid, &dr)
+                       : mlp_forward_backward(&m, x, y, B, &correct);
+    CHECK(correct <= B);
+    if (drop) {
+        /* The model used exactly the documented masks. */
+        if (p_in > 0.0f)
+            CHECK(memcmp(m.in_keep, in_keep, B * sizes[0]) == 0);
+        size_t off = 0;
+        for (size_t l = 0; p_hid > 0.0f && l + 1 < m.n_layers; l++) {
+            CHECK(memcmp(m.hid_keep[l], hid_keep + off, B * sizes[l + 1]) == 0);
+            off += B * sizes[l + 1];
+        }
+        size_t dropped = 0;
+        for (size_t i = 0; i < B * sizes[0]; i++)
+            dropped += !in_keep[i];
+        for (size_t i = 0; i < n_sign; i++)
+            dropped += !hid_keep[i];
+        CHECK(dropped > 0); /* the check below is not vacuous */
+    }
+
+    double *p = calloc(m.n_params, sizeof(double));
     for (size_t i = 0; i < m.n_params; i++)
         p[i] = m.params[i];
     /* The float forward agrees with the double reference. */
-    CHECK_NEAR(loss, ref_loss(&m, p, x, y, B, NULL), 1e-5);
+    CHECK_NEAR(loss, ref_loss_drop(&m, p, x, y, B, &rd, NULL), 1e-5);
 
-    size_t n_sign = hidden_units(&m, B);
     unsigned char *s_plus = malloc(n_sign + 1), *s_minus = malloc(n_sign + 1);
     const double h = 1e-5;
     size_t skipped = 0, bad = 0;
@@ -140,9 +221,9 @@ static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation 
     for (size_t i = 0; i < m.n_params; i++) {
         double orig = p[i];
         p[i] = orig + h;
-        double lp = ref_loss(&m, p, x, y, B, s_plus);
+        double lp = ref_loss_drop(&m, p, x, y, B, &rd, s_plus);
         p[i] = orig - h;
-        double lm = ref_loss(&m, p, x, y, B, s_minus);
+        double lm = ref_loss_drop(&m, p, x, y, B, &rd, s_minus);
         p[i] = orig;
         if (act == CFG_ACT_RELU && memcmp(s_plus, s_minus, n_sign) != 0) {
             skipped++;
@@ -160,24 +241,35 @@ static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation 
         if (diff / (fabs(num) + 1e-6) > worst)
             worst = diff / (fabs(num) + 1e-6);
     }
-    CHECK_MSG(bad == 0, "%s, %zu layers: %zu of %zu gradients off (worst rel %.3g)",
-              act_name(act), m.n_layers, bad, m.n_params, worst);
+    CHECK_MSG(bad == 0, "%s, %zu layers, dropout %g/%g: %zu of %zu gradients off (worst rel %.3g)",
+              act_name(act), m.n_layers, p_in, p_hid, bad, m.n_params, worst);
     CHECK_MSG(skipped * 20 <= m.n_params, "%s: %zu of %zu parameters at a ReLU kink",
               act_name(act), skipped, m.n_params);
 
-    /* Gradients are overwritten, not accumulated: a second call agrees. */
+    /* Gradients are overwritten, not accumulated: a second call (with the
+     * same dropout rng state) agrees. */
     float *g1 = malloc(m.n_params * sizeof(float));
     memcpy(g1, m.grads, m.n_params * sizeof(float));
-    double loss2 = mlp_forward_backward(&m, x, y, B, NULL);
+    dr = dr_saved;
+    double loss2 = drop ? mlp_forward_backward_dropout(&m, x, y, B, NULL, p_in, p_hid, &dr)
+                        : mlp_forward_backward(&m, x, y, B, NULL);
     CHECK(loss2 == loss);
     CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
 
     free(g1);
+    free(in_keep);
+    free(hid_keep);
     free(s_plus);
     free(s_minus);
     free(p);
     free(x);
     mlp_free(&m);
+}
+
+static void grad_check(const size_t *sizes, size_t n_sizes, enum cfg_activation act,
+                       uint64_t seed)
+{
+    grad_check_drop(sizes, n_sizes, act, seed, 0.0f, 0.0f);
 }
 
 static void test_gradients(void)
@@ -194,6 +286,248 @@ static void test_gradients(void)
     /* No hidden layer: softmax regression. */
     static const size_t linear[] = {7, 4};
     grad_check(linear, 2, CFG_ACT_RELU, 14);
+}
+
+/* The same check with dropout on the input, the hidden layers, or both. */
+static void test_gradients_dropout(void)
+{
+    static const size_t one_hidden[] = {5, 4, 3};
+    static const size_t two_hidden[] = {5, 4, 3, 3};
+    static const size_t three_hidden[] = {6, 7, 5, 4, 3};
+    static const enum cfg_activation acts[] = {CFG_ACT_RELU, CFG_ACT_TANH, CFG_ACT_SIGMOID};
+    for (size_t a = 0; a < 3; a++) {
+        grad_check_drop(one_hidden, 3, acts[a], 31, 0.3f, 0.0f);
+        grad_check_drop(one_hidden, 3, acts[a], 32, 0.0f, 0.4f);
+        grad_check_drop(two_hidden, 4, acts[a], 33, 0.25f, 0.3f);
+        grad_check_drop(three_hidden, 5, acts[a], 34, 0.2f, 0.5f);
+    }
+    static const size_t linear[] = {7, 4};
+    grad_check_drop(linear, 2, CFG_ACT_RELU, 35, 0.3f, 0.5f); /* p_hid: no hidden layer */
+}
+
+/* ---- dropout ------------------------------------------------------------ */
+
+/* A model with random weights and non-zero biases, and a batch x (B, sizes[0])
+ * of values in [lo, hi] with labels y. */
+static void make_batch(struct mlp *m, const size_t *sizes, size_t n_sizes,
+                       enum cfg_activation act, size_t max_batch, size_t B, double lo,
+                       double hi, uint64_t seed, float **x, uint8_t **y)
+{
+    CHECK(mlp_create(m, sizes, n_sizes, act, max_batch, NULL) == RN_OK);
+    struct rng r;
+    rng_init(&r, seed, RNG_STREAM_INIT);
+    mlp_init_params(m, &r);
+    for (size_t l = 0; l < m->n_layers; l++)
+        for (size_t o = 0; o < sizes[l + 1]; o++)
+            m->b[l][o] = (float)rng_range(&r, -0.3, 0.3);
+    *x = malloc(B * sizes[0] * sizeof(float));
+    *y = malloc(B);
+    for (size_t i = 0; i < B * sizes[0]; i++)
+        (*x)[i] = (float)rng_range(&r, lo, hi);
+    for (size_t i = 0; i < B; i++)
+        (*y)[i] = (uint8_t)rng_below(&r, sizes[n_sizes - 1]);
+}
+
+static int same_rng(const struct rng *a, const struct rng *b)
+{
+    return memcmp(a->s, b->s, sizeof a->s) == 0;
+}
+
+/* r advanced by n draws from start? */
+static int advanced_by(const struct rng *r, struct rng start, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rng_u64(&start);
+    return same_rng(r, &start);
+}
+
+/* Both p = 0: bitwise mlp_forward_backward, and the rng is not touched (NULL
+ * is accepted). p_hidden on a net without hidden layers draws nothing. */
+static void test_dropout_off(void)
+{
+    static const size_t two_hidden[] = {6, 5, 4, 3};
+    static const size_t linear[] = {6, 3};
+    static const enum cfg_activation acts[] = {CFG_ACT_RELU, CFG_ACT_TANH, CFG_ACT_SIGMOID};
+    const size_t B = 7;
+    for (size_t a = 0; a < 3; a++) {
+        struct mlp m;
+        float *x;
+        uint8_t *y;
+        make_batch(&m, two_hidden, 4, acts[a], 8, B, -2.0, 2.0, 40 + a, &x, &y);
+        size_t c1 = 99, c2 = 98;
+        double l1 = mlp_forward_backward(&m, x, y, B, &c1);
+        float *g1 = malloc(m.n_params * sizeof(float));
+        memcpy(g1, m.grads, m.n_params * sizeof(float));
+        memset(m.grads, 0xFF, m.n_params * sizeof(float)); /* NaNs: must be overwritten */
+        struct rng r, r0;
+        rng_init(&r, 40 + a, RNG_STREAM_DROPOUT);
+        r0 = r;
+        double l2 = mlp_forward_backward_dropout(&m, x, y, B, &c2, 0.0f, 0.0f, &r);
+        CHECK(memcmp(&l1, &l2, sizeof l1) == 0);
+        CHECK(c1 == c2);
+        CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+        CHECK(same_rng(&r, &r0));
+        memset(m.grads, 0xFF, m.n_params * sizeof(float));
+        double l3 = mlp_forward_backward_dropout(&m, x, y, B, NULL, 0.0f, 0.0f, NULL);
+        CHECK(memcmp(&l1, &l3, sizeof l1) == 0);
+        CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+        free(g1);
+        free(x);
+        free(y);
+        mlp_free(&m);
+    }
+    /* No hidden layer: p_hidden has nothing to drop and draws nothing. */
+    struct mlp m;
+    float *x;
+    uint8_t *y;
+    make_batch(&m, linear, 2, CFG_ACT_RELU, 8, B, -2.0, 2.0, 45, &x, &y);
+    double l1 = mlp_forward_backward(&m, x, y, B, NULL);
+    float *g1 = malloc(m.n_params * sizeof(float));
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    struct rng r, r0;
+    rng_init(&r, 45, RNG_STREAM_DROPOUT);
+    r0 = r;
+    double l2 = mlp_forward_backward_dropout(&m, x, y, B, NULL, 0.0f, 0.5f, &r);
+    CHECK(memcmp(&l1, &l2, sizeof l1) == 0);
+    CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+    CHECK(same_rng(&r, &r0));
+    /* Input dropout alone: B * sizes[0] draws. */
+    mlp_forward_backward_dropout(&m, x, y, B, NULL, 0.5f, 0.5f, &r);
+    CHECK(advanced_by(&r, r0, B * linear[0]));
+    free(g1);
+    free(x);
+    free(y);
+    mlp_free(&m);
+}
+
+/* On large layers: the dropped fraction is near p, kept values are exactly
+ * value * (float)(1/(1-p)), dropped ones 0; the caller's x is unchanged; only
+ * the B rows are drawn (B < max_batch), so r moves by the documented count. */
+static void test_dropout_masks(void)
+{
+    static const size_t sizes[] = {256, 512, 300, 10};
+    const size_t B = 64;
+    const float p_in = 0.2f, p_hid = 0.5f;
+    struct mlp m;
+    float *x;
+    uint8_t *y;
+    /* x in [0.5, 1.5]: no input is 0, so a 0 in in_drop means dropped. */
+    make_batch(&m, sizes, 4, CFG_ACT_SIGMOID, 80, B, 0.5, 1.5, 50, &x, &y);
+    size_t n_x = B * sizes[0];
+    float *x_copy = malloc(n_x * sizeof(float));
+    memcpy(x_copy, x, n_x * sizeof(float));
+    struct rng r, r0;
+    rng_init(&r, 50, RNG_STREAM_DROPOUT);
+    r0 = r;
+    double loss = mlp_forward_backward_dropout(&m, x, y, B, NULL, p_in, p_hid, &r);
+    CHECK(isfinite(loss));
+    CHECK(memcmp(x, x_copy, n_x * sizeof(float)) == 0);
+    CHECK(advanced_by(&r, r0, B * (sizes[0] + sizes[1] + sizes[2])));
+
+    /* Input. */
+    float s_in = (float)(1.0 / (1.0 - (double)p_in));
+    CHECK_NEAR(s_in, 1.25, 1e-7);
+    size_t dropped = 0, bad = 0;
+    double sum_x = 0.0, sum_d = 0.0;
+    for (size_t i = 0; i < n_x; i++) {
+        dropped += !m.in_keep[i];
+        bad += m.in_keep[i] ? m.in_drop[i] != x[i] * s_in : m.in_drop[i] != 0.0f;
+        bad += (m.in_drop[i] == 0.0f) != !m.in_keep[i];
+        if (m.in_keep[i] && fabs(m.in_drop[i] / x[i] - 1.25) > 1e-6)
+            bad++;
+        sum_x += x[i];
+        sum_d += m.in_drop[i];
+    }
+    CHECK(bad == 0);
+    /* 16384 draws: the standard deviation of the fraction is 0.0031. */
+    double frac = (double)dropped / (double)n_x;
+    CHECK_MSG(fabs(frac - p_in) < 0.016, "input dropped fraction %g, p %g", frac, p_in);
+    /* Inverted dropout keeps the mean (relative sd of sum_d about 0.004). */
+    CHECK_MSG(fabs(sum_d / sum_x - 1.0) < 0.02, "input mean ratio %g", sum_d / sum_x);
+
+    /* Hidden layers (sigmoid outputs are > 0). */
+    float s_hid = (float)(1.0 / (1.0 - (double)p_hid));
+    CHECK(s_hid == 2.0f);
+    for (size_t l = 0; l + 1 < m.n_layers; l++) {
+        size_t n = B * sizes[l + 1];
+        dropped = bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            dropped += !m.hid_keep[l][i];
+            bad += m.hid_keep[l][i] ? m.hid_drop[l][i] != m.out[l][i] * 2.0f
+                                    : m.hid_drop[l][i] != 0.0f;
+            bad += m.out[l][i] <= 0.0f; /* out[l] keeps the values before dropout */
+        }
+        CHECK_MSG(bad == 0, "hidden layer %zu: %zu wrong values", l, bad);
+        frac = (double)dropped / (double)n;
+        /* n >= 19200: sd <= 0.0036. */
+        CHECK_MSG(fabs(frac - p_hid) < 0.02, "hidden layer %zu dropped fraction %g", l, frac);
+    }
+    CHECK(m.hid_drop[m.n_layers - 1] == NULL && m.hid_keep[m.n_layers - 1] == NULL);
+    free(x_copy);
+    free(x);
+    free(y);
+    mlp_free(&m);
+}
+
+/* The same rng state gives bitwise the same loss, gradients and masks; a
+ * different state other masks; the rng advances, so the next batch gets new
+ * masks; inference (mlp_forward, mlp_evaluate) is unaffected by dropout. */
+static void test_dropout_determinism(void)
+{
+    static const size_t sizes[] = {20, 30, 25, 4};
+    const size_t B = 16;
+    struct mlp m;
+    float *x;
+    uint8_t *y;
+    make_batch(&m, sizes, 4, CFG_ACT_RELU, B, B, -1.0, 1.0, 60, &x, &y);
+    size_t C = sizes[3], n_keep = B * (sizes[0] + sizes[1] + sizes[2]);
+
+    const float *z = mlp_forward(&m, x, B);
+    float *logits0 = malloc(B * C * sizeof(float));
+    memcpy(logits0, z, B * C * sizeof(float));
+    double eval_loss0, eval_acc0;
+    mlp_evaluate(&m, x, y, B, &eval_loss0, &eval_acc0);
+    double plain = mlp_forward_backward(&m, x, y, B, NULL);
+
+    struct rng r, r0;
+    rng_init(&r, 60, RNG_STREAM_DROPOUT);
+    r0 = r;
+    size_t c1, c2;
+    double l1 = mlp_forward_backward_dropout(&m, x, y, B, &c1, 0.3f, 0.4f, &r);
+    struct rng r_after = r;
+    float *g1 = malloc(m.n_params * sizeof(float));
+    memcpy(g1, m.grads, m.n_params * sizeof(float));
+    uint8_t *k1 = malloc(n_keep);
+    memcpy(k1, m.in_keep, n_keep); /* in_keep then every hid_keep: one block */
+    CHECK(l1 != plain);
+
+    r = r0;
+    double l2 = mlp_forward_backward_dropout(&m, x, y, B, &c2, 0.3f, 0.4f, &r);
+    CHECK(memcmp(&l1, &l2, sizeof l1) == 0);
+    CHECK(c1 == c2);
+    CHECK(memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(k1, m.in_keep, n_keep) == 0);
+    CHECK(same_rng(&r, &r_after));
+
+    /* The next call continues the stream: other masks. */
+    mlp_forward_backward_dropout(&m, x, y, B, NULL, 0.3f, 0.4f, &r);
+    CHECK(memcmp(k1, m.in_keep, n_keep) != 0);
+    /* Another seed: other masks. */
+    rng_init(&r, 61, RNG_STREAM_DROPOUT);
+    mlp_forward_backward_dropout(&m, x, y, B, NULL, 0.3f, 0.4f, &r);
+    CHECK(memcmp(k1, m.in_keep, n_keep) != 0);
+
+    z = mlp_forward(&m, x, B);
+    CHECK(memcmp(z, logits0, B * C * sizeof(float)) == 0);
+    double eval_loss1, eval_acc1;
+    mlp_evaluate(&m, x, y, B, &eval_loss1, &eval_acc1);
+    CHECK(eval_loss1 == eval_loss0 && eval_acc1 == eval_acc0);
+    free(k1);
+    free(g1);
+    free(logits0);
+    free(x);
+    free(y);
+    mlp_free(&m);
 }
 
 /* ---- softmax cross-entropy ---------------------------------------------- */
@@ -408,8 +742,9 @@ static void test_init(void)
 
 /* ---- learning ----------------------------------------------------------- */
 
-/* Three Gaussian blobs in 4-D: minibatch SGD must drive the loss down. */
-static void test_learns(enum cfg_activation act)
+/* Three Gaussian blobs in 4-D: minibatch SGD must drive the loss down, also
+ * with dropout p on the input and the hidden layer (evaluated without). */
+static void test_learns(enum cfg_activation act, float p)
 {
     enum { N = 96, D = 4, K = 3, BATCH = 16 };
     static const float centers[K][D] = {{2, 0, 0, -1}, {-1, 2, 0, 1}, {0, -2, 2, 0}};
@@ -429,16 +764,20 @@ static void test_learns(enum cfg_activation act)
     mlp_init_params(&m, &r);
     double loss0, acc0, loss1, acc1;
     mlp_evaluate(&m, x, y, N, &loss0, &acc0);
+    struct rng dr;
+    rng_init(&dr, 5, RNG_STREAM_DROPOUT);
     for (int epoch = 0; epoch < 60; epoch++)
         for (size_t b = 0; b < N; b += BATCH) {
-            double l = mlp_forward_backward(&m, x + b * D, y + b, BATCH, NULL);
+            double l = p > 0.0f ? mlp_forward_backward_dropout(&m, x + b * D, y + b, BATCH,
+                                                               NULL, p, p, &dr)
+                                : mlp_forward_backward(&m, x + b * D, y + b, BATCH, NULL);
             CHECK(isfinite(l));
             mlp_sgd_step(&m, 0.05f, 0.9f, 1e-4f);
         }
     mlp_evaluate(&m, x, y, N, &loss1, &acc1);
-    CHECK_MSG(loss1 < 0.3 * loss0 && loss1 < 0.2, "%s: loss %g -> %g", act_name(act), loss0,
-              loss1);
-    CHECK_MSG(acc1 >= 0.95, "%s: accuracy %g -> %g", act_name(act), acc0, acc1);
+    CHECK_MSG(loss1 < 0.3 * loss0 && loss1 < 0.2, "%s, dropout %g: loss %g -> %g",
+              act_name(act), p, loss0, loss1);
+    CHECK_MSG(acc1 >= 0.95, "%s, dropout %g: accuracy %g -> %g", act_name(act), p, acc0, acc1);
     mlp_free(&m);
 }
 
@@ -526,6 +865,14 @@ static void test_create_errors(void)
     CHECK(m.W[1] == m.params + 20 && m.b[1] == m.params + 30);
     CHECK(m.dW[1] == m.grads + 20 && m.db[1] == m.grads + 30);
     CHECK(m.sizes[0] == 3 && m.sizes[2] == 2 && m.max_batch == 7);
+    /* Dropout scratch: input (7, 3), then hidden layer 0 (7, 5). */
+    CHECK(m.in_drop && m.in_keep);
+    CHECK(m.hid_drop[0] == m.in_drop + 21 && m.hid_keep[0] == m.in_keep + 21);
+    CHECK(m.hid_drop[1] == NULL && m.hid_keep[1] == NULL);
+    mlp_free(&m);
+    CHECK(is_zeroed(&m));
+    CHECK(mlp_create(&m, ok, 2, CFG_ACT_TANH, 3, &err) == RN_OK); /* no hidden layer */
+    CHECK(m.in_drop && m.in_keep && m.hid_drop[0] == NULL && m.hid_keep[0] == NULL);
     mlp_free(&m);
     CHECK(is_zeroed(&m));
 }
@@ -533,14 +880,21 @@ static void test_create_errors(void)
 int main(void)
 {
     test_gradients();
+    test_gradients_dropout();
+    test_dropout_off();
+    test_dropout_masks();
+    test_dropout_determinism();
     test_softmax_huge();
     test_softmax_uniform();
     test_softmax_grad();
     test_sgd();
     test_init();
-    test_learns(CFG_ACT_RELU);
-    test_learns(CFG_ACT_TANH);
-    test_learns(CFG_ACT_SIGMOID);
+    test_learns(CFG_ACT_RELU, 0.0f);
+    test_learns(CFG_ACT_TANH, 0.0f);
+    test_learns(CFG_ACT_SIGMOID, 0.0f);
+    test_learns(CFG_ACT_RELU, 0.2f);
+    test_learns(CFG_ACT_TANH, 0.2f);
+    test_learns(CFG_ACT_SIGMOID, 0.2f);
     test_evaluate();
     test_create_errors();
     return check_exit("test_mlp");
