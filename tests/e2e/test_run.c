@@ -226,8 +226,8 @@ static void test_config_error_writes_nothing(void)
     free(msg);
 
     /* validate: ok for the shipped experiments, error for the bad file */
-    char *src = e2e_fmt("%s/experiments/original.yaml", e2e_env("RUNNER_SOURCE_DIR"));
-    char *src2 = e2e_fmt("%s/experiments/augmented.yaml", e2e_env("RUNNER_SOURCE_DIR"));
+    char *src = e2e_fmt("%s/experiments/raw-original.yaml", e2e_env("RUNNER_SOURCE_DIR"));
+    char *src2 = e2e_fmt("%s/experiments/report-augmented.yaml", e2e_env("RUNNER_SOURCE_DIR"));
     char *argv[] = {(char *)runner_bin, "validate", src, src2, NULL};
     CHECK(e2e_run(argv, NULL, NULL) == 0);
     char *argv2[] = {(char *)runner_bin, "validate", path, NULL};

@@ -345,6 +345,22 @@ static void test_experiments(void)
         cfg_free(&o);
         cfg_free(&a);
     }
+    /* The report's setup on raw pixels. */
+    if (check_pair("raw-original.yaml", "raw-augmented.yaml", &o, &a)) {
+        const struct experiment *raw[] = {&o, &a};
+        for (size_t i = 0; i < 2; i++) {
+            const struct experiment *c = raw[i];
+            CHECK(c->features.kind == CFG_FEAT_RAW);
+            CHECK(c->model.n_layers == 3 && c->model.layers[0] == 3072 &&
+                  c->model.layers[1] == 64 && c->model.layers[2] == 10);
+            CHECK(c->model.activation == CFG_ACT_RELU);
+            CHECK(c->training.learning_rate == 0.01 && c->training.epochs == 120);
+            CHECK(c->training.momentum == 0 && c->training.lr_schedule == CFG_LR_CONSTANT);
+        }
+        CHECK(!o.augment.enabled && a.augment.enabled);
+        cfg_free(&o);
+        cfg_free(&a);
+    }
     /* The report's exact network on 512-d k-means features (K = 128), plain
      * SGD with a constant rate, once the stock files are there. */
     if (!experiment_exists("report-original.yaml") &&

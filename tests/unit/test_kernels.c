@@ -1,4 +1,5 @@
-/* test_kernels: kn_sgemm against the naive kn_sgemm_ref.
+/* test_kernels: kn_sgemm against the naive kn_sgemm_ref; kn_sgemm_mt with
+ * 1-4 threads bit-identical to kn_sgemm.
  *
  * Tolerance: for every element, |fast - ref| <= 1e-5 * (|alpha| sum_p |a_ip||b_pj|
  * + |beta| |c_ij|) + 1e-30. Single-precision accumulation over K terms errs by
@@ -224,6 +225,115 @@ static void test_determinism(void)
     }
 }
 
+/* ---- multi-threaded ------------------------------------------------------ */
+
+/* For every transpose combination: kn_sgemm_mt with 1 to 4 threads gives
+ * bitwise the C of kn_sgemm, padding of C (NaN) included. One set of random
+ * values serves all four (only the layout changes). *most gets the largest
+ * number of threads used. Returns 1 if all agree. */
+static int mt_case(struct rng *r, size_t M, size_t N, size_t K, float alpha, float beta,
+                   size_t pad, size_t *most)
+{
+    size_t n_a = (M + pad) * (K + pad), n_b = (K + pad) * (N + pad), ldc = N + pad;
+    float *A = make_matrix(r, 1, n_a, n_a);
+    float *B = make_matrix(r, 1, n_b, n_b);
+    float *C0 = make_matrix(r, M, N, ldc);
+    float *Cs = malloc((M * ldc + 1) * sizeof(float));
+    float *Ct = malloc((M * ldc + 1) * sizeof(float));
+    int ok = 1;
+    for (int tr = 0; tr < 4; tr++) {
+        bool ta = tr & 1, tb = tr & 2;
+        size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad;
+        memcpy(Cs, C0, M * ldc * sizeof(float));
+        kn_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cs, ldc);
+        for (size_t t = 1; t <= 4; t++) {
+            memcpy(Ct, C0, M * ldc * sizeof(float));
+            kn_sgemm_mt(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Ct, ldc);
+            if (memcmp(Ct, Cs, M * ldc * sizeof(float)) != 0) {
+                fprintf(stderr, "kn_sgemm_mt(%zu) differs from kn_sgemm: ta=%d tb=%d M=%zu "
+                                "N=%zu K=%zu alpha=%g beta=%g pad=%zu\n",
+                        t, ta, tb, M, N, K, alpha, beta, pad);
+                ok = 0;
+            }
+            size_t used = kn_sgemm_mt_threads(t, M, N, K);
+            if (most && used > *most)
+                *most = used;
+        }
+    }
+    free(A);
+    free(B);
+    free(C0);
+    free(Cs);
+    free(Ct);
+    return ok;
+}
+
+static void test_mt_identical(void)
+{
+    struct rng r;
+    rng_init(&r, 5, 100);
+    /* Awkward M and N, all transposes; with K = 65, 1000 x 1000 and
+     * 1000 x 65 are large enough for several threads, the rest run on one. */
+    static const size_t dims[] = {1, 7, 63, 65, 1000};
+    size_t most = 0;
+    for (size_t mi = 0; mi < 5; mi++)
+        for (size_t ni = 0; ni < 5; ni++)
+            CHECK_MSG(mt_case(&r, dims[mi], dims[ni], 65, 1.0f, 0.0f, 0, &most), "M=%zu N=%zu",
+                      dims[mi], dims[ni]);
+    CHECK(most >= 2);
+    /* Awkward M and N with a K large enough for several threads, split by
+     * columns (N >= M) or by rows; K crosses KC; also alpha, beta, padding. */
+    static const size_t forced[][3] = {
+        {7, 1000, 1000}, {1000, 7, 1000}, {63, 65, 1000},  {65, 63, 1000},  {65, 65, 2000},
+        {1, 1000, 5000}, {1000, 1, 5000}, {129, 257, 257}, {257, 129, 257}, {33, 300, 700},
+    };
+    for (size_t c = 0; c < sizeof forced / sizeof forced[0]; c++) {
+        size_t M = forced[c][0], N = forced[c][1], K = forced[c][2];
+        size_t used = 0;
+        CHECK_MSG(mt_case(&r, M, N, K, 1.0f, 0.0f, 0, &used), "M=%zu N=%zu K=%zu", M, N, K);
+        CHECK_MSG(mt_case(&r, M, N, K, -0.75f, 0.5f, 3, NULL), "M=%zu N=%zu K=%zu beta pad", M,
+                  N, K);
+        CHECK_MSG(used >= 2, "M=%zu N=%zu K=%zu used %zu threads", M, N, K, used);
+    }
+    /* Large shapes: the MLP's and feature extraction's, and their mirrors
+     * (split by rows). */
+    static const size_t large[][3] = {
+        {128, 1024, 3072}, {729, 1600, 108}, {1600, 729, 108}, {64, 3072, 64}, {3072, 64, 64},
+    };
+    for (size_t c = 0; c < sizeof large / sizeof large[0]; c++) {
+        size_t M = large[c][0], N = large[c][1], K = large[c][2];
+        size_t used = 0;
+        CHECK_MSG(mt_case(&r, M, N, K, 1.0f, 0.0f, 0, &used), "M=%zu N=%zu K=%zu", M, N, K);
+        CHECK_MSG(used == 4, "M=%zu N=%zu K=%zu used %zu threads", M, N, K, used);
+    }
+}
+
+/* The degenerate cases of kn_sgemm_mt are kn_sgemm's; the thread count
+ * follows the work. */
+static void test_mt_degenerate(void)
+{
+    float A[4] = {1, 2, 3, 4}, B[4] = {1, 2, 3, 4};
+    float C[4] = {1, 2, 3, 4};
+    kn_sgemm_mt(2, false, false, 0, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    kn_sgemm_mt(2, false, false, 2, 0, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
+    CHECK(C[0] == 1.0f && C[1] == 2.0f && C[2] == 3.0f && C[3] == 4.0f);
+    kn_sgemm_mt(2, false, false, 2, 2, 0, 1.0f, A, 2, B, 2, 0.5f, C, 2);
+    CHECK(C[0] == 0.5f && C[1] == 1.0f && C[2] == 1.5f && C[3] == 2.0f);
+    kn_sgemm_mt(3, true, true, 2, 2, 2, 0.0f, A, 2, B, 2, 0.0f, C, 2);
+    CHECK(C[0] == 0.0f && C[1] == 0.0f && C[2] == 0.0f && C[3] == 0.0f);
+
+    CHECK(kn_sgemm_mt_threads(2, 0, 10, 10) == 1);
+    CHECK(kn_sgemm_mt_threads(2, 10, 10, 0) == 1);
+    CHECK(kn_sgemm_mt_threads(0, 128, 1024, 3072) == 1);
+    CHECK(kn_sgemm_mt_threads(1, 128, 1024, 3072) == 1);
+    CHECK(kn_sgemm_mt_threads(2, 128, 1024, 3072) == 2);
+    CHECK(kn_sgemm_mt_threads(1000, 128, 1024, 3072) == 32); /* one per 32 columns */
+    CHECK(kn_sgemm_mt_threads(4, 64, 64, 64) == 1);          /* 0.5 MFLOP */
+    CHECK(kn_sgemm_mt_threads(4, 1, 1, 100000000) == 1);     /* one element */
+    CHECK(kn_sgemm_mt_threads(4, 64, 64, 3072) == 2);        /* two 32-column ranges */
+    CHECK(kn_sgemm_mt_threads(4, 3072, 64, 64) == 4);        /* rows */
+}
+
 int main(void)
 {
     test_shapes();
@@ -231,5 +341,7 @@ int main(void)
     test_beta_zero_nan();
     test_degenerate();
     test_determinism();
+    test_mt_identical();
+    test_mt_degenerate();
     return check_exit("test_kernels");
 }
