@@ -8,7 +8,9 @@
  * with `grads` and `velocity` of the same layout. Activations are allocated
  * once for max_batch rows and reused. Training may apply inverted dropout to
  * the input and to every hidden layer's output (off by default); inference
- * (mlp_forward, mlp_evaluate) never does. Called by train. */
+ * (mlp_forward, mlp_evaluate) never does. The matrix products may run on
+ * several threads (mlp_set_threads) with bit-identical results. Called by
+ * train. */
 #ifndef RUNNER_MLP_H
 #define RUNNER_MLP_H
 
@@ -27,6 +29,8 @@ struct mlp {
     float *params, *grads, *velocity; /* n_params each */
     float **W, **b, **dW, **db;  /* per-layer views into params / grads */
     size_t max_batch;
+    size_t threads;              /* threads of every matrix product (kn_sgemm_mt),
+                                  * 1 after mlp_create; see mlp_set_threads */
     /* out[l], l = 0..n_layers-1: (max_batch, sizes[l+1]) output of layer l
      * after its activation (the last one holds the logits). */
     float **out;
@@ -45,6 +49,12 @@ struct mlp {
 int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
                size_t max_batch, struct rn_err *err);
 void mlp_free(struct mlp *m);
+
+/* Runs the matrix products of forward, backward and evaluate on up to
+ * `threads` threads (0 counts as 1). Results are bit-identical for every
+ * number of threads; only the speed changes. The other work (bias,
+ * activation, softmax, dropout masks, SGD) stays on the caller's thread. */
+void mlp_set_threads(struct mlp *m, size_t threads);
 
 /* He-normal weights for ReLU, Xavier/Glorot-uniform for tanh and sigmoid;
  * zero biases; zero velocity. */

@@ -10,6 +10,7 @@ struct run_options {
     const char *db_path;       /* --db: overrides output.database */
     const char *results_dir;   /* --results-dir: overrides output.dir */
     bool quiet;                /* --quiet: no progress on stderr */
+    size_t threads;            /* --threads: worker threads (0 = all online CPUs) */
 };
 
 /* Each returns the process exit code. */

@@ -283,6 +283,7 @@ int cmd_run(const struct run_options *opt)
 
     /* ---- data ---------------------------------------------------------- */
     const bool npy = cfg.features.kind == CFG_FEAT_NPY;
+    const size_t threads = opt->threads ? opt->threads : online_cpus();
     if (!npy) {
         if (!opt->quiet)
             fprintf(stderr, "runner: %s: loading CIFAR-10 from %s\n", cfg.name, cfg.data.dir);
@@ -357,8 +358,7 @@ int cmd_run(const struct run_options *opt)
         struct fset_images imgs = {&train, train_final, &val, &test, files, n_files};
         struct fset_cache cache;
         struct feature_progress fp = {opt->quiet, wall_now(), 0.0};
-        rc = fset_from_images(&cfg, &imgs, online_cpus(), feature_progress, &fp, &fs, &cache,
-                              &err);
+        rc = fset_from_images(&cfg, &imgs, threads, feature_progress, &fp, &fs, &cache, &err);
         if (rc != RN_OK)
             goto done;
         if (!opt->quiet && cache.used) {
@@ -385,6 +385,7 @@ int cmd_run(const struct run_options *opt)
                     max_batch, &err);
     if (rc != RN_OK)
         goto done;
+    mlp_set_threads(&model, threads);
     struct rng ir;
     rng_init(&ir, cfg.seed, RNG_STREAM_INIT);
     mlp_init_params(&model, &ir);

@@ -1,6 +1,8 @@
 /* runner: command-line entry point. Parses the command line and dispatches;
  * usage goes to stdout for --help and to stderr (exit 2) on misuse. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,12 +10,15 @@
 #include "runner/err.h"
 
 static const char usage_text[] =
-    "usage: runner [run] EXPERIMENT.yaml [--db PATH] [--results-dir DIR] [--quiet]\n"
+    "usage: runner [run] EXPERIMENT.yaml [--db PATH] [--results-dir DIR] [--threads N]\n"
+    "                    [--quiet]\n"
     "       runner validate EXPERIMENT.yaml...\n"
     "       runner schema\n"
     "       runner --help | --version\n"
     "\n"
-    "  run       train the experiment and record it (JSON + SQLite)\n"
+    "  run       train the experiment and record it (JSON + SQLite); --threads N\n"
+    "            sets the worker threads (default: all CPUs; results are identical\n"
+    "            for any N)\n"
     "  validate  check experiment files without running them\n"
     "  schema    print the JSON Schema of experiment files\n"
     "\n"
@@ -56,6 +61,16 @@ static int parse_run(int argc, char **argv, int i)
                 opt.db_path = argv[++i];
             else
                 opt.results_dir = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            errno = 0;
+            unsigned long long t = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-' || t < 1 || t > 256)
+                return usage_error("--threads: expected an integer from 1 to 256, got '%s'", v);
+            opt.threads = (size_t)t;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             opt.quiet = true;
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -1,5 +1,5 @@
-/* kernels: single-precision GEMM, a naive reference and a cache-blocked fast
- * version.
+/* kernels: single-precision GEMM, a naive reference, a cache-blocked fast
+ * version, and a multi-threaded driver of the fast version (at the end).
  *
  * Blocking scheme of kn_sgemm (GotoBLAS / BLIS style, row-major C):
  *
@@ -39,6 +39,8 @@
  * function is reentrant (safe to call from several threads at once). */
 #include "runner/kernels.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* Micro-tile: MR rows x NR columns of C held in registers. With AVX-512 the
@@ -293,4 +295,170 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
         return;
     }
     sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- multi-threaded sgemm ------------------------------------------------
+ *
+ * C is cut into chunks along one dimension: column ranges that start at
+ * multiples of NR, or row ranges that start at multiples of MR. Each chunk is
+ * an ordinary sgemm_blocked call on the sub-matrices (A, B and C offset to
+ * the chunk). The threads (the caller's and the helpers) take chunks from a
+ * shared counter until none is left, so every element of C has exactly one
+ * writer; with more chunks than threads, a thread that the OS delays on a
+ * busy machine simply takes fewer chunks.
+ *
+ * Why the result is bit-identical to kn_sgemm whoever computes a chunk and
+ * however many threads there are: the K blocking (pc = 0, KC, 2 KC, ...) does
+ * not depend on M or N, so every element gets the same partial sums in the
+ * same order. Within a chunk, the tiles start at the chunk's origin; because
+ * that origin is a multiple of NR (or MR), every tile covers exactly the same
+ * elements of C as in the single-threaded call, with the same clipping at
+ * the edges of C, so even the code path of the store (full or clipped tile)
+ * is the same. Each lane of the micro-kernel computes its own element
+ * independently of the other lanes.
+ *
+ * Which dimension: every column chunk packs all of op(A) (M x K) for its
+ * columns, every row chunk all of op(B) (K x N); splitting the larger of M
+ * and N duplicates the smaller operand. Chunks are at most NC columns (MC
+ * rows): sgemm_blocked repacks op(A) for every NC columns anyway, so chunks
+ * of NC columns add no packing over the single-threaded call.
+ *
+ * The helper threads are started for each call and joined before it returns
+ * (no state between calls). Measured here: pthread_create + join costs about
+ * 20-25 us, a wake-up and completion round trip through a persistent pool
+ * about 12 us; the ~13 us a pool would save per call is under 0.5% of a
+ * training step of a 6400-256-10 net at batch 128, so there is no pool. */
+
+/* Below this many flops per thread (2 M N K / threads) a thread does not pay
+ * for its start and synchronisation; kn_sgemm_mt then uses fewer threads,
+ * down to one (4 MFLOP is about 50 us of work on one core here). */
+#define KN_MT_MIN_FLOPS_PER_THREAD 4.0e6
+/* More than this many threads are not started (and not useful here). */
+#define KN_MT_MAX_THREADS 64
+/* Stack of a helper thread: sgemm_blocked keeps about 400 KiB of packing
+ * buffers on the stack; leave a wide margin (sanitizer builds need more). */
+#define KN_MT_STACK ((size_t)4 << 20)
+
+struct sgemm_plan {
+    bool trans_a, trans_b;
+    size_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    size_t lda, ldb, ldc;
+    bool split_cols;    /* chunks are column ranges (else row ranges) */
+    size_t chunk;       /* columns (a multiple of NR) or rows (of MR) per chunk */
+    size_t n_chunks;    /* ceil(N or M / chunk) */
+    size_t threads;     /* 1 <= threads <= n_chunks */
+    atomic_size_t next; /* the next chunk to take */
+};
+
+/* Chooses the split, the chunk size and the number of threads for p->M,
+ * p->N, p->K (all >= 1): at most `threads` threads, at most one per chunk,
+ * and at least KN_MT_MIN_FLOPS_PER_THREAD each. */
+static void plan_sgemm(struct sgemm_plan *p, size_t threads)
+{
+    size_t M = p->M, N = p->N;
+    p->split_cols = N >= M;
+    size_t unit = p->split_cols ? KN_NR : KN_MR;
+    size_t max_units = p->split_cols ? KN_NC / KN_NR : KN_MC / KN_MR;
+    size_t dim = p->split_cols ? N : M;
+    size_t units = dim / unit + (dim % unit != 0);
+
+    double by_work = 2.0 * (double)M * (double)N * (double)p->K / KN_MT_MIN_FLOPS_PER_THREAD;
+    size_t t = threads < KN_MT_MAX_THREADS ? threads : KN_MT_MAX_THREADS;
+    if (t > units)
+        t = units;
+    if ((double)t > by_work)
+        t = (size_t)by_work; /* by_work < t <= 64: the conversion is exact enough */
+    if (t < 1)
+        t = 1;
+    /* One chunk per thread, but none wider than NC columns (MC rows). */
+    size_t per = units / t + (units % t != 0);
+    if (per > max_units)
+        per = max_units;
+    p->chunk = per * unit;
+    p->n_chunks = dim / p->chunk + (dim % p->chunk != 0);
+    p->threads = t < p->n_chunks ? t : p->n_chunks;
+}
+
+size_t kn_sgemm_mt_threads(size_t threads, size_t M, size_t N, size_t K)
+{
+    if (M == 0 || N == 0 || K == 0)
+        return 1;
+    struct sgemm_plan p = {.M = M, .N = N, .K = K};
+    plan_sgemm(&p, threads);
+    return p.threads;
+}
+
+/* Computes chunk c of C. */
+static void run_chunk(const struct sgemm_plan *p, size_t c)
+{
+    size_t dim = p->split_cols ? p->N : p->M;
+    size_t lo = c * p->chunk, n = min_size(p->chunk, dim - lo);
+    if (p->split_cols) {
+        /* Columns lo..lo+n of op(B) and C. */
+        const float *B = p->trans_b ? p->B + lo * p->ldb : p->B + lo;
+        sgemm_blocked(p->trans_a, p->trans_b, p->M, n, p->K, p->alpha, p->A, p->lda, B,
+                      p->ldb, p->beta, p->C + lo, p->ldc);
+    } else {
+        /* Rows lo..lo+n of op(A) and C. */
+        const float *A = p->trans_a ? p->A + lo : p->A + lo * p->lda;
+        sgemm_blocked(p->trans_a, p->trans_b, n, p->N, p->K, p->alpha, A, p->lda, p->B,
+                      p->ldb, p->beta, p->C + lo * p->ldc, p->ldc);
+    }
+}
+
+/* Takes and computes chunks until none is left. */
+static void run_chunks(struct sgemm_plan *p)
+{
+    size_t c;
+    while ((c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < p->n_chunks)
+        run_chunk(p, c);
+}
+
+static void *chunks_main(void *arg)
+{
+    run_chunks(arg);
+    return NULL;
+}
+
+void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                 float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                 float beta, float *C, size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    /* Nothing to multiply: C = beta * C (BLAS semantics: A and B unread). */
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    struct sgemm_plan p = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                           .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
+                           .lda = lda, .ldb = ldb, .ldc = ldc};
+    atomic_init(&p.next, 0);
+    plan_sgemm(&p, threads);
+    if (p.threads == 1) {
+        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Helpers 1..threads-1; one that cannot be started is simply not used
+     * (its chunks go to the others, the caller's thread at least). */
+    pthread_t tids[KN_MT_MAX_THREADS];
+    size_t started = 0;
+    pthread_attr_t attr;
+    bool have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr && pthread_attr_setstacksize(&attr, KN_MT_STACK) != 0) {
+        pthread_attr_destroy(&attr);
+        have_attr = false;
+    }
+    while (started + 1 < p.threads &&
+           pthread_create(&tids[started], have_attr ? &attr : NULL, chunks_main, &p) == 0)
+        started++;
+    if (have_attr)
+        pthread_attr_destroy(&attr);
+    run_chunks(&p);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
 }

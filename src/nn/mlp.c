@@ -121,6 +121,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
                        n_act);
     }
     memcpy(m->sizes, sizes, n_sizes * sizeof *m->sizes);
+    m->threads = 1;
 
     size_t off = 0, act_off = 0, drop_off = n_in;
     for (size_t l = 0; l < n_layers; l++) {
@@ -140,6 +141,11 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
         }
     }
     return RN_OK;
+}
+
+void mlp_set_threads(struct mlp *m, size_t threads)
+{
+    m->threads = threads ? threads : 1;
 }
 
 void mlp_init_params(struct mlp *m, struct rng *r)
@@ -253,7 +259,8 @@ static const float *forward(struct mlp *m, const float *x, size_t B, float p_hid
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
-        kn_sgemm(false, true, B, n_out, n_in, 1.0f, in, n_in, m->W[l], n_in, 0.0f, z, n_out);
+        kn_sgemm_mt(m->threads, false, true, B, n_out, n_in, 1.0f, in, n_in, m->W[l], n_in,
+                    0.0f, z, n_out);
         bias_act(z, m->b[l], B, n_out, m->act, hidden);
         in = z;
         if (hidden && p_hidden > 0.0f) {
@@ -332,8 +339,8 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
                                             : m->out[l - 1]; /* (B, n_in) */
 
         /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
-        kn_sgemm(true, false, n_out, n_in, B, 1.0f, delta, n_out, in, n_in, 0.0f, m->dW[l],
-                 n_in);
+        kn_sgemm_mt(m->threads, true, false, n_out, n_in, B, 1.0f, delta, n_out, in, n_in, 0.0f,
+                    m->dW[l], n_in);
         /* db (n_out) = column sums of delta. */
         float *db = m->db[l];
         memset(db, 0, n_out * sizeof(float));
@@ -347,8 +354,8 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
          * through layer l-1's dropout (same mask and scale), then times f'(z)
          * of layer l-1, from its stored output before dropout. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
-        kn_sgemm(false, false, B, n_in, n_out, 1.0f, delta, n_out, m->W[l], n_in, 0.0f, prev,
-                 n_in);
+        kn_sgemm_mt(m->threads, false, false, B, n_in, n_out, 1.0f, delta, n_out, m->W[l], n_in,
+                    0.0f, prev, n_in);
         if (p_hidden > 0.0f)
             dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
         act_backward(prev, m->out[l - 1], B, n_in, m->act);

@@ -266,6 +266,38 @@ static void test_divergence(void)
     free(cfg);
 }
 
+/* The thread count never changes the numbers: 1 and 2 threads give
+ * bit-identical metrics on a net large enough for the threaded kernels. */
+static void test_threads_identical(void)
+{
+    char *cfg = e2e_fmt("%s/threads.yaml", tmp);
+    char *text = e2e_fmt("name: threads\nseed: 5\n"
+                         "data: {dir: %s, train_limit: 1024, test_limit: 500}\n"
+                         "model: {layers: [3072, 256, 10]}\n"
+                         "training: {epochs: 2, batch_size: 128, learning_rate: 0.01, "
+                         "momentum: 0.9, dropout_hidden: 0.2}\n"
+                         "output: {dir: %s/results, database: %s/results/results.db}\n",
+                         data_dir, tmp, tmp);
+    e2e_write(cfg, text);
+    char *argv1[] = {(char *)runner_bin, cfg, "--quiet", "--threads", "1", NULL};
+    char *argv2[] = {(char *)runner_bin, cfg, "--quiet", "--threads", "2", NULL};
+    CHECK(e2e_run(argv1, NULL, NULL) == 0);
+    CHECK(e2e_run(argv2, NULL, NULL) == 0);
+    sqlite3 *db = open_db();
+    CHECK(query_double(db,
+                       "SELECT count(*) FROM epochs a JOIN epochs b ON a.epoch=b.epoch "
+                       "WHERE a.run_id=(SELECT min(id) FROM runs WHERE name='threads') "
+                       "AND b.run_id=(SELECT max(id) FROM runs WHERE name='threads') "
+                       "AND a.run_id != b.run_id AND a.train_loss=b.train_loss "
+                       "AND a.train_acc=b.train_acc AND a.test_loss=b.test_loss "
+                       "AND a.test_acc=b.test_acc") == 2);
+    sqlite3_close(db);
+    char *bad[] = {(char *)runner_bin, cfg, "--threads", "0", NULL};
+    CHECK(e2e_run(bad, NULL, NULL) == 2);
+    free(text);
+    free(cfg);
+}
+
 int main(void)
 {
     runner_bin = e2e_env("RUNNER_BIN");
@@ -276,6 +308,7 @@ int main(void)
     test_augmented_with_validation();
     test_config_error_writes_nothing();
     test_divergence();
+    test_threads_identical();
     int rc = check_exit("e2e_run");
     if (rc == 0)
         e2e_rmrf(tmp);

@@ -3,7 +3,7 @@
  * masks); softmax cross-entropy edge cases; SGD arithmetic; initialisation
  * statistics; dropout masks (order, rate, scale, determinism, off = no-op);
  * learning a small problem, also with dropout; mlp_evaluate; mlp_create
- * errors. */
+ * errors; bit-identical training with 1, 2 and 3 threads. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "runner/err.h"
+#include "runner/kernels.h"
 #include "runner/mlp.h"
 #include "runner/rng.h"
 
@@ -877,6 +878,63 @@ static void test_create_errors(void)
     CHECK(is_zeroed(&m));
 }
 
+/* ---- threads ------------------------------------------------------------ */
+
+/* Training steps (with dropout), evaluation and inference give bitwise the
+ * same losses, parameters, gradients and logits with 1, 2 and 3 threads, on a
+ * net whose matrix products are large enough to be split. */
+static void test_threads_identical(void)
+{
+    static const size_t sizes[] = {300, 512, 256, 10};
+    enum { B = 64, STEPS = 3, RUNS = 3 };
+    /* Every product is split with 2 threads: forward (B, out, in), dW
+     * (out, in, B), and the backward delta of layer 1 (B, in, out). */
+    CHECK(kn_sgemm_mt_threads(2, B, 512, 300) == 2);
+    CHECK(kn_sgemm_mt_threads(2, B, 256, 512) == 2);
+    CHECK(kn_sgemm_mt_threads(2, 512, 300, B) == 2);
+    CHECK(kn_sgemm_mt_threads(2, 256, 512, B) == 2);
+    CHECK(kn_sgemm_mt_threads(2, B, 512, 256) == 2);
+
+    struct mlp m[RUNS];
+    float *x[RUNS];
+    uint8_t *y[RUNS];
+    double loss[RUNS][STEPS], eval[RUNS][2];
+    for (size_t k = 0; k < RUNS; k++) {
+        make_batch(&m[k], sizes, 4, CFG_ACT_RELU, B, B, -1.0, 1.0, 70, &x[k], &y[k]);
+        CHECK(m[k].threads == 1);
+        mlp_set_threads(&m[k], k + 1);
+        CHECK(m[k].threads == k + 1);
+        struct rng dr;
+        rng_init(&dr, 70, RNG_STREAM_DROPOUT);
+        for (size_t s = 0; s < STEPS; s++) {
+            loss[k][s] = s == 0 ? mlp_forward_backward(&m[k], x[k], y[k], B, NULL)
+                                : mlp_forward_backward_dropout(&m[k], x[k], y[k], B, NULL,
+                                                               0.2f, 0.3f, &dr);
+            mlp_sgd_step(&m[k], 0.05f, 0.9f, 1e-4f);
+        }
+        mlp_evaluate(&m[k], x[k], y[k], B, &eval[k][0], &eval[k][1]);
+    }
+    for (size_t k = 1; k < RUNS; k++) {
+        CHECK_MSG(memcmp(loss[k], loss[0], sizeof loss[0]) == 0, "%zu threads: losses", k + 1);
+        CHECK_MSG(memcmp(eval[k], eval[0], sizeof eval[0]) == 0, "%zu threads: evaluate", k + 1);
+        CHECK_MSG(memcmp(m[k].params, m[0].params, m[0].n_params * sizeof(float)) == 0,
+                  "%zu threads: parameters", k + 1);
+        CHECK_MSG(memcmp(m[k].grads, m[0].grads, m[0].n_params * sizeof(float)) == 0,
+                  "%zu threads: gradients", k + 1);
+        const float *z0 = mlp_forward(&m[0], x[0], B);
+        const float *zk = mlp_forward(&m[k], x[k], B);
+        CHECK(memcmp(zk, z0, B * sizes[3] * sizeof(float)) == 0);
+    }
+    CHECK(loss[0][STEPS - 1] != loss[0][0]); /* the steps did something */
+    mlp_set_threads(&m[0], 0);
+    CHECK(m[0].threads == 1);
+    for (size_t k = 0; k < RUNS; k++) {
+        free(x[k]);
+        free(y[k]);
+        mlp_free(&m[k]);
+    }
+}
+
 int main(void)
 {
     test_gradients();
@@ -897,5 +955,6 @@ int main(void)
     test_learns(CFG_ACT_SIGMOID, 0.2f);
     test_evaluate();
     test_create_errors();
+    test_threads_identical();
     return check_exit("test_mlp");
 }
