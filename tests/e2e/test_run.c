@@ -275,7 +275,8 @@ static void test_threads_identical(void)
                          "data: {dir: %s, train_limit: 1024, test_limit: 500}\n"
                          "model: {layers: [3072, 256, 10]}\n"
                          "training: {epochs: 2, batch_size: 128, learning_rate: 0.01, "
-                         "momentum: 0.9, dropout_hidden: 0.2}\n"
+                         "momentum: 0.9, dropout_hidden: 0.2, lr_schedule: cosine, "
+                         "lr_min: 0.001}\n"
                          "output: {dir: %s/results, database: %s/results/results.db}\n",
                          data_dir, tmp, tmp);
     e2e_write(cfg, text);
@@ -291,6 +292,13 @@ static void test_threads_identical(void)
                        "AND a.run_id != b.run_id AND a.train_loss=b.train_loss "
                        "AND a.train_acc=b.train_acc AND a.test_loss=b.test_loss "
                        "AND a.test_acc=b.test_acc") == 2);
+    /* the schedule's rate is recorded per epoch: cosine from 0.01 to 0.001 */
+    CHECK_NEAR(query_double(db, "SELECT lr FROM epochs WHERE epoch=1 AND run_id="
+                                "(SELECT max(id) FROM runs WHERE name='threads')"),
+               0.01, 1e-12);
+    CHECK_NEAR(query_double(db, "SELECT lr FROM epochs WHERE epoch=2 AND run_id="
+                                "(SELECT max(id) FROM runs WHERE name='threads')"),
+               0.0055, 1e-9);
     sqlite3_close(db);
     char *bad[] = {(char *)runner_bin, cfg, "--threads", "0", NULL};
     CHECK(e2e_run(bad, NULL, NULL) == 2);
