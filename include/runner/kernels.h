@@ -3,8 +3,9 @@
  * kn_sgemm computes C = alpha * op(A) * op(B) + beta * C with
  * op(X) = X or X^T, op(A) M x K, op(B) K x N, C M x N, leading dimensions in
  * elements. kn_sgemm_ref is the naive triple loop that the fast kernel is
- * tested against. kn_sgemm_mt is kn_sgemm on several threads, with the same
- * result. Called by mlp and by the k-means feature extraction. */
+ * tested against. kn_sgemm_mt and kn_sgemm_pool are kn_sgemm on several
+ * threads, with the same result. Called by mlp and by the k-means feature
+ * extraction. */
 #ifndef RUNNER_KERNELS_H
 #define RUNNER_KERNELS_H
 
@@ -19,14 +20,18 @@ void kn_sgemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, floa
                   const float *A, size_t lda, const float *B, size_t ldb, float beta,
                   float *C, size_t ldc);
 
-/* kn_sgemm on up to `threads` threads: the caller's and threads - 1 started
- * for the call and joined before it returns. C is split into column (or row)
- * ranges aligned to the micro-tile, each computed by one thread exactly as
- * kn_sgemm computes it, so the result is bit-identical to kn_sgemm for every
- * number of threads. Products under about 4 MFLOP per thread use fewer
- * threads, down to the caller's alone; if a thread cannot be started, its
- * share is computed by the others. threads 0 and 1 mean single-threaded.
- * Reentrant: several threads may call it at once. */
+/* Multi-threaded kn_sgemm. C is split into column (or row) ranges aligned to
+ * the micro-tile, each computed by one thread exactly as kn_sgemm computes
+ * it, so the result is bit-identical to kn_sgemm for every number of
+ * threads. Small products use fewer threads, down to the caller's alone. A
+ * thread that cannot be started is not used (its share goes to the others),
+ * which changes only the speed.
+ *
+ * kn_sgemm_mt uses up to `threads` threads (0 and 1: single-threaded): the
+ * caller's and threads - 1 started for the call and joined before it
+ * returns. Starting a thread costs about 0.25 ms here, so it splits only
+ * products of at least 32 MFLOP per thread (2 M N K / threads). Reentrant.
+ * Prefer a kn_pool for repeated products. */
 void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                  float beta, float *C, size_t ldc);
@@ -34,5 +39,27 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
 /* The number of threads kn_sgemm_mt(threads, ...) uses for an M x N x K
  * product with alpha != 0 (1 if M, N or K is 0). */
 size_t kn_sgemm_mt_threads(size_t threads, size_t M, size_t N, size_t K);
+
+/* A pool of sleeping worker threads for kn_sgemm_pool, much cheaper to wake
+ * than threads are to start (see kernels.c). kn_pool_create(threads) starts
+ * threads - 1 workers (the caller's thread is the other one; 0 and 1 start
+ * none); workers that cannot be started are left out (kn_pool_threads says
+ * how many threads the pool has, 1 for NULL). Returns NULL if out of memory.
+ * kn_pool_destroy (NULL is fine) stops and joins the workers; no
+ * kn_sgemm_pool call may be running on the pool. */
+struct kn_pool;
+struct kn_pool *kn_pool_create(size_t threads);
+void kn_pool_destroy(struct kn_pool *pool);
+size_t kn_pool_threads(const struct kn_pool *pool);
+
+/* kn_sgemm on the pool's threads, bit-identical to kn_sgemm; products under
+ * about 6 MFLOP per thread use fewer threads; pool NULL is kn_sgemm. Calls on
+ * one pool from several threads at once are safe but run one after another.
+ * kn_sgemm_pool_threads: the number of threads it uses for an M x N x K
+ * product with alpha != 0. */
+void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
+                   size_t K, float alpha, const float *A, size_t lda, const float *B,
+                   size_t ldb, float beta, float *C, size_t ldc);
+size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, size_t K);
 
 #endif

@@ -21,6 +21,8 @@
 #include "runner/err.h"
 #include "runner/rng.h"
 
+struct kn_pool;
+
 struct mlp {
     size_t n_layers;             /* weight layers = number of sizes - 1 */
     size_t *sizes;               /* n_layers + 1 entries */
@@ -29,8 +31,9 @@ struct mlp {
     float *params, *grads, *velocity; /* n_params each */
     float **W, **b, **dW, **db;  /* per-layer views into params / grads */
     size_t max_batch;
-    size_t threads;              /* threads of every matrix product (kn_sgemm_mt),
-                                  * 1 after mlp_create; see mlp_set_threads */
+    size_t threads;              /* threads of every matrix product, 1 after
+                                  * mlp_create; see mlp_set_threads */
+    struct kn_pool *pool;        /* their workers if threads > 1 (owned), or NULL */
     /* out[l], l = 0..n_layers-1: (max_batch, sizes[l+1]) output of layer l
      * after its activation (the last one holds the logits). */
     float **out;
@@ -51,9 +54,12 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
 void mlp_free(struct mlp *m);
 
 /* Runs the matrix products of forward, backward and evaluate on up to
- * `threads` threads (0 counts as 1). Results are bit-identical for every
- * number of threads; only the speed changes. The other work (bias,
- * activation, softmax, dropout masks, SGD) stays on the caller's thread. */
+ * `threads` threads (0 counts as 1): the caller's and threads - 1 workers
+ * of a kn_pool that m owns (started here, stopped by the next call or by
+ * mlp_free; if the pool cannot be made, threads are started per product).
+ * Results are bit-identical for every number of threads; only the speed
+ * changes. The other work (bias, activation, softmax, dropout masks, SGD)
+ * stays on the caller's thread. Not to be called while another thread uses m. */
 void mlp_set_threads(struct mlp *m, size_t threads);
 
 /* He-normal weights for ReLU, Xavier/Glorot-uniform for tanh and sigmoid;

@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* Micro-tile: MR rows x NR columns of C held in registers. With AVX-512 the
  * 8 x 32 tile is 16 zmm accumulators (of 32 registers). */
@@ -323,17 +324,24 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
  * rows): sgemm_blocked repacks op(A) for every NC columns anyway, so chunks
  * of NC columns add no packing over the single-threaded call.
  *
- * The helper threads are started for each call and joined before it returns
- * (no state between calls). Measured here: pthread_create + join costs about
- * 20-25 us, a wake-up and completion round trip through a persistent pool
- * about 12 us; the ~13 us a pool would save per call is under 0.5% of a
- * training step of a 6400-256-10 net at batch 128, so there is no pool. */
+ * Two ways to get the helper threads. kn_sgemm_pool wakes the sleeping
+ * workers of a kn_pool; kn_sgemm_mt starts threads for the call and joins
+ * them before returning (no state between calls), which costs much more
+ * here: besides pthread_create + join (about 20-50 us), a new thread's stack
+ * is fresh memory (glibc returns the pages of an exited thread's stack to
+ * the OS), so the ~400 KiB of packing buffers of sgemm_blocked cost about 100
+ * page faults, about 200-250 us on this VM. A pool worker keeps its stack.
+ * Hence two work thresholds, set from measurements on this 2-vCPU machine,
+ * idle (2 threads vs 1, median): the pool breaks even at about 10 MFLOP
+ * (8.4 MFLOP 0.84-1.14x, 12.6 MFLOP 1.07-1.12x, 16.8 MFLOP 1.2-1.7x),
+ * threads per call at about 50 MFLOP (50 MFLOP 0.97-1.01x, 67 MFLOP
+ * 1.04-1.38x, 100 MFLOP 1.23-1.33x; the pool 1.5-1.85x on these). */
 
-/* Below this many flops per thread (2 M N K / threads) a thread does not pay
- * for its start and synchronisation; kn_sgemm_mt then uses fewer threads,
- * down to one (4 MFLOP is about 50 us of work on one core here). */
-#define KN_MT_MIN_FLOPS_PER_THREAD 4.0e6
-/* More than this many threads are not started (and not useful here). */
+/* Minimum work per thread (2 M N K / threads); below it fewer threads are
+ * used, down to the caller's alone. */
+#define KN_POOL_MIN_FLOPS_PER_THREAD 6.0e6
+#define KN_MT_MIN_FLOPS_PER_THREAD 32.0e6
+/* No more threads than this, the caller's included. */
 #define KN_MT_MAX_THREADS 64
 /* Stack of a helper thread: sgemm_blocked keeps about 400 KiB of packing
  * buffers on the stack; leave a wide margin (sanitizer builds need more). */
@@ -355,8 +363,8 @@ struct sgemm_plan {
 
 /* Chooses the split, the chunk size and the number of threads for p->M,
  * p->N, p->K (all >= 1): at most `threads` threads, at most one per chunk,
- * and at least KN_MT_MIN_FLOPS_PER_THREAD each. */
-static void plan_sgemm(struct sgemm_plan *p, size_t threads)
+ * and at least min_flops each. */
+static void plan_split(struct sgemm_plan *p, size_t threads, double min_flops)
 {
     size_t M = p->M, N = p->N;
     p->split_cols = N >= M;
@@ -365,12 +373,12 @@ static void plan_sgemm(struct sgemm_plan *p, size_t threads)
     size_t dim = p->split_cols ? N : M;
     size_t units = dim / unit + (dim % unit != 0);
 
-    double by_work = 2.0 * (double)M * (double)N * (double)p->K / KN_MT_MIN_FLOPS_PER_THREAD;
+    double by_work = 2.0 * (double)M * (double)N * (double)p->K / min_flops;
     size_t t = threads < KN_MT_MAX_THREADS ? threads : KN_MT_MAX_THREADS;
     if (t > units)
         t = units;
     if ((double)t > by_work)
-        t = (size_t)by_work; /* by_work < t <= 64: the conversion is exact enough */
+        t = (size_t)by_work; /* 0 <= by_work < t <= 64 */
     if (t < 1)
         t = 1;
     /* One chunk per thread, but none wider than NC columns (MC rows). */
@@ -382,13 +390,45 @@ static void plan_sgemm(struct sgemm_plan *p, size_t threads)
     p->threads = t < p->n_chunks ? t : p->n_chunks;
 }
 
-size_t kn_sgemm_mt_threads(size_t threads, size_t M, size_t N, size_t K)
+/* The common start of kn_sgemm_mt and kn_sgemm_pool: completes the call and
+ * returns false if it needs no threads (nothing to multiply, or too little
+ * work); otherwise fills p for at most `threads` threads of at least
+ * min_flops each and returns true. */
+static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops, bool trans_a,
+                      bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
+                      size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return false;
+    /* Nothing to multiply: C = beta * C (BLAS semantics: A and B unread). */
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return false;
+    }
+    *p = (struct sgemm_plan){.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                             .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
+                             .lda = lda, .ldb = ldb, .ldc = ldc};
+    atomic_init(&p->next, 0);
+    plan_split(p, threads, min_flops);
+    if (p->threads == 1) {
+        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return false;
+    }
+    return true;
+}
+
+static size_t planned_threads(size_t threads, double min_flops, size_t M, size_t N, size_t K)
 {
     if (M == 0 || N == 0 || K == 0)
         return 1;
     struct sgemm_plan p = {.M = M, .N = N, .K = K};
-    plan_sgemm(&p, threads);
+    plan_split(&p, threads, min_flops);
     return p.threads;
+}
+
+size_t kn_sgemm_mt_threads(size_t threads, size_t M, size_t N, size_t K)
+{
+    return planned_threads(threads, KN_MT_MIN_FLOPS_PER_THREAD, M, N, K);
 }
 
 /* Computes chunk c of C. */
@@ -417,6 +457,19 @@ static void run_chunks(struct sgemm_plan *p)
         run_chunk(p, c);
 }
 
+/* Thread attributes with the helper stack size; false (use the defaults) if
+ * they cannot be set up. */
+static bool helper_attr(pthread_attr_t *attr)
+{
+    if (pthread_attr_init(attr) != 0)
+        return false;
+    if (pthread_attr_setstacksize(attr, KN_MT_STACK) != 0) {
+        pthread_attr_destroy(attr);
+        return false;
+    }
+    return true;
+}
+
 static void *chunks_main(void *arg)
 {
     run_chunks(arg);
@@ -427,32 +480,16 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                  float beta, float *C, size_t ldc)
 {
-    if (M == 0 || N == 0)
+    struct sgemm_plan p;
+    if (!plan_call(&p, threads, KN_MT_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M, N, K, alpha, A,
+                   lda, B, ldb, beta, C, ldc))
         return;
-    /* Nothing to multiply: C = beta * C (BLAS semantics: A and B unread). */
-    if (K == 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return;
-    }
-    struct sgemm_plan p = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
-                           .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
-                           .lda = lda, .ldb = ldb, .ldc = ldc};
-    atomic_init(&p.next, 0);
-    plan_sgemm(&p, threads);
-    if (p.threads == 1) {
-        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
     /* Helpers 1..threads-1; one that cannot be started is simply not used
      * (its chunks go to the others, the caller's thread at least). */
     pthread_t tids[KN_MT_MAX_THREADS];
     size_t started = 0;
     pthread_attr_t attr;
-    bool have_attr = pthread_attr_init(&attr) == 0;
-    if (have_attr && pthread_attr_setstacksize(&attr, KN_MT_STACK) != 0) {
-        pthread_attr_destroy(&attr);
-        have_attr = false;
-    }
+    bool have_attr = helper_attr(&attr);
     while (started + 1 < p.threads &&
            pthread_create(&tids[started], have_attr ? &attr : NULL, chunks_main, &p) == 0)
         started++;
@@ -461,4 +498,149 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
     run_chunks(&p);
     for (size_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+}
+
+/* ---- thread pool ---------------------------------------------------------
+ *
+ * Workers sleep on `wake` until `job` changes. A job is one kn_sgemm_pool
+ * call: workers 0..active-1 take part, run chunks of *plan like the caller,
+ * and count `pending` down; the caller waits on `done` for 0 before it
+ * returns (the plan lives on its stack). A worker that is not taking part
+ * never reads *plan. All fields below `mu` are guarded by it. */
+
+struct kn_pool_worker {
+    struct kn_pool *pool;
+    size_t index;
+};
+
+struct kn_pool {
+    size_t workers;                /* helper threads running, < KN_MT_MAX_THREADS */
+    pthread_t tids[KN_MT_MAX_THREADS - 1];
+    struct kn_pool_worker w[KN_MT_MAX_THREADS - 1];
+    pthread_mutex_t call;          /* held for a whole kn_sgemm_pool: one job at a time */
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    unsigned long long job;        /* incremented for every job */
+    size_t active;                 /* workers taking part in the current job */
+    size_t pending;                /* of those, not finished yet */
+    bool stop;
+    struct sgemm_plan *plan;       /* the current job */
+};
+
+static void *pool_main(void *arg)
+{
+    const struct kn_pool_worker *w = arg;
+    struct kn_pool *pool = w->pool;
+    unsigned long long seen = 0;
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        while (pool->job == seen && !pool->stop)
+            pthread_cond_wait(&pool->wake, &pool->mu);
+        if (pool->stop)
+            break;
+        seen = pool->job;
+        if (w->index >= pool->active)
+            continue;
+        struct sgemm_plan *p = pool->plan;
+        pthread_mutex_unlock(&pool->mu);
+        run_chunks(p);
+        pthread_mutex_lock(&pool->mu);
+        if (--pool->pending == 0)
+            pthread_cond_signal(&pool->done);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+struct kn_pool *kn_pool_create(size_t threads)
+{
+    struct kn_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    if (pthread_mutex_init(&pool->call, NULL) != 0)
+        goto fail_call;
+    if (pthread_mutex_init(&pool->mu, NULL) != 0)
+        goto fail_mu;
+    if (pthread_cond_init(&pool->wake, NULL) != 0)
+        goto fail_wake;
+    if (pthread_cond_init(&pool->done, NULL) != 0)
+        goto fail_done;
+    size_t want = threads < KN_MT_MAX_THREADS ? threads : KN_MT_MAX_THREADS;
+    want = want > 0 ? want - 1 : 0;
+    pthread_attr_t attr;
+    bool have_attr = want > 0 && helper_attr(&attr);
+    /* A worker that cannot be started is simply not there. */
+    while (pool->workers < want) {
+        struct kn_pool_worker *w = &pool->w[pool->workers];
+        w->pool = pool;
+        w->index = pool->workers;
+        if (pthread_create(&pool->tids[pool->workers], have_attr ? &attr : NULL, pool_main,
+                           w) != 0)
+            break;
+        pool->workers++;
+    }
+    if (have_attr)
+        pthread_attr_destroy(&attr);
+    return pool;
+
+fail_done:
+    pthread_cond_destroy(&pool->wake);
+fail_wake:
+    pthread_mutex_destroy(&pool->mu);
+fail_mu:
+    pthread_mutex_destroy(&pool->call);
+fail_call:
+    free(pool);
+    return NULL;
+}
+
+void kn_pool_destroy(struct kn_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    pool->stop = true;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mu);
+    for (size_t i = 0; i < pool->workers; i++)
+        pthread_join(pool->tids[i], NULL);
+    pthread_cond_destroy(&pool->done);
+    pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->mu);
+    pthread_mutex_destroy(&pool->call);
+    free(pool);
+}
+
+size_t kn_pool_threads(const struct kn_pool *pool)
+{
+    return pool ? pool->workers + 1 : 1;
+}
+
+size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, size_t K)
+{
+    return planned_threads(kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, M, N, K);
+}
+
+void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
+                   size_t K, float alpha, const float *A, size_t lda, const float *B,
+                   size_t ldb, float beta, float *C, size_t ldc)
+{
+    struct sgemm_plan p;
+    if (!plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M,
+                   N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
+    pthread_mutex_lock(&pool->call);
+    pthread_mutex_lock(&pool->mu);
+    pool->plan = &p;
+    pool->active = p.threads - 1;
+    pool->pending = p.threads - 1;
+    pool->job++;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mu);
+    run_chunks(&p);
+    pthread_mutex_lock(&pool->mu);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+    pthread_mutex_unlock(&pool->call);
 }

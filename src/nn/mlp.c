@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ void mlp_free(struct mlp *m)
     free(m->in_keep); /* one block with every hid_keep[l] */
     free(m->hid_drop);
     free(m->hid_keep);
+    kn_pool_destroy(m->pool);
     memset(m, 0, sizeof *m);
 }
 
@@ -145,7 +147,23 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
 
 void mlp_set_threads(struct mlp *m, size_t threads)
 {
+    kn_pool_destroy(m->pool);
+    m->pool = NULL;
     m->threads = threads ? threads : 1;
+    if (m->threads > 1)
+        m->pool = kn_pool_create(m->threads); /* NULL: kn_sgemm_mt per product */
+}
+
+/* C (M, N) = op(A) (M, K) x op(B) (K, N) on the model's threads: its pool,
+ * else threads started per call (kn_sgemm_mt with 1 thread is kn_sgemm). */
+static void matmul(const struct mlp *m, bool trans_a, bool trans_b, size_t M, size_t N,
+                   size_t K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
+                   size_t ldc)
+{
+    if (m->pool)
+        kn_sgemm_pool(m->pool, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+    else
+        kn_sgemm_mt(m->threads, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
 }
 
 void mlp_init_params(struct mlp *m, struct rng *r)
@@ -259,8 +277,7 @@ static const float *forward(struct mlp *m, const float *x, size_t B, float p_hid
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
-        kn_sgemm_mt(m->threads, false, true, B, n_out, n_in, 1.0f, in, n_in, m->W[l], n_in,
-                    0.0f, z, n_out);
+        matmul(m, false, true, B, n_out, n_in, in, n_in, m->W[l], n_in, z, n_out);
         bias_act(z, m->b[l], B, n_out, m->act, hidden);
         in = z;
         if (hidden && p_hidden > 0.0f) {
@@ -339,8 +356,7 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
                                             : m->out[l - 1]; /* (B, n_in) */
 
         /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
-        kn_sgemm_mt(m->threads, true, false, n_out, n_in, B, 1.0f, delta, n_out, in, n_in, 0.0f,
-                    m->dW[l], n_in);
+        matmul(m, true, false, n_out, n_in, B, delta, n_out, in, n_in, m->dW[l], n_in);
         /* db (n_out) = column sums of delta. */
         float *db = m->db[l];
         memset(db, 0, n_out * sizeof(float));
@@ -354,8 +370,7 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
          * through layer l-1's dropout (same mask and scale), then times f'(z)
          * of layer l-1, from its stored output before dropout. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
-        kn_sgemm_mt(m->threads, false, false, B, n_in, n_out, 1.0f, delta, n_out, m->W[l], n_in,
-                    0.0f, prev, n_in);
+        matmul(m, false, false, B, n_in, n_out, delta, n_out, m->W[l], n_in, prev, n_in);
         if (p_hidden > 0.0f)
             dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
         act_backward(prev, m->out[l - 1], B, n_in, m->act);

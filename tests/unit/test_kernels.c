@@ -1,11 +1,12 @@
-/* test_kernels: kn_sgemm against the naive kn_sgemm_ref; kn_sgemm_mt with
- * 1-4 threads bit-identical to kn_sgemm.
+/* test_kernels: kn_sgemm against the naive kn_sgemm_ref; kn_sgemm_mt and
+ * kn_sgemm_pool with 1-4 threads bit-identical to kn_sgemm.
  *
  * Tolerance: for every element, |fast - ref| <= 1e-5 * (|alpha| sum_p |a_ip||b_pj|
  * + |beta| |c_ij|) + 1e-30. Single-precision accumulation over K terms errs by
  * at most about K * 2^-24 of that bound in the worst case and ~sqrt(K) * 2^-24
  * typically, so 1e-5 has ample margin for K <= 1000 with random signs. */
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -227,15 +228,18 @@ static void test_determinism(void)
 
 /* ---- multi-threaded ------------------------------------------------------ */
 
-/* For every transpose combination: kn_sgemm_mt with 1 to 4 threads gives
- * bitwise the C of kn_sgemm, padding of C (NaN) included. One set of random
- * values serves all four (only the layout changes). A thread count that
- * kn_sgemm_mt reduces to the one of the previous count (too little work or
- * too few columns) is the same computation and is skipped, to keep the test
- * fast under sanitizers. *most gets the largest number of threads used.
- * Returns 1 if all agree. */
-static int mt_case(struct rng *r, size_t M, size_t N, size_t K, float alpha, float beta,
-                   size_t pad, size_t *most)
+/* kn_sgemm_mt with 1 to 4 threads, and kn_sgemm_pool on pools[2..4]
+ * (pools[t] has t threads), give bitwise the C of kn_sgemm, padding of C
+ * (NaN) included, for every transpose combination whose bit (ta + 2 tb) is
+ * set in `transposes`. One set of random values serves all of them (only the
+ * layout changes). To keep the test fast under sanitizers, a thread count
+ * that the plan reduces to the previous one (too little work, too few
+ * columns) is skipped: it would repeat the same computation. most[0] and
+ * most[1] (if most is not NULL) get the largest number of threads that
+ * kn_sgemm_mt and kn_sgemm_pool used. Returns 1 if all agree. */
+#define ALL_TRANSPOSES 0xF
+static int mt_case(struct rng *r, struct kn_pool *const *pools, unsigned transposes, size_t M,
+                   size_t N, size_t K, float alpha, float beta, size_t pad, size_t *most)
 {
     size_t n_a = (M + pad) * (K + pad), n_b = (K + pad) * (N + pad), ldc = N + pad;
     float *A = make_matrix(r, 1, n_a, n_a);
@@ -245,24 +249,36 @@ static int mt_case(struct rng *r, size_t M, size_t N, size_t K, float alpha, flo
     float *Ct = malloc((M * ldc + 1) * sizeof(float));
     int ok = 1;
     for (int tr = 0; tr < 4; tr++) {
+        if (!(transposes >> tr & 1))
+            continue;
         bool ta = tr & 1, tb = tr & 2;
         size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad;
         memcpy(Cs, C0, M * ldc * sizeof(float));
         kn_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cs, ldc);
-        for (size_t t = 1, prev = 0; t <= 4; t++) {
-            size_t used = kn_sgemm_mt_threads(t, M, N, K);
-            if (most && used > *most)
-                *most = used;
-            if (used == prev)
-                continue;
-            prev = used;
-            memcpy(Ct, C0, M * ldc * sizeof(float));
-            kn_sgemm_mt(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Ct, ldc);
-            if (memcmp(Ct, Cs, M * ldc * sizeof(float)) != 0) {
-                fprintf(stderr, "kn_sgemm_mt(%zu) differs from kn_sgemm: ta=%d tb=%d M=%zu "
-                                "N=%zu K=%zu alpha=%g beta=%g pad=%zu\n",
-                        t, ta, tb, M, N, K, alpha, beta, pad);
-                ok = 0;
+        for (int via_pool = 0; via_pool < 2; via_pool++) {
+            /* A pool of 1 thread is kn_sgemm itself. */
+            for (size_t t = via_pool ? 2 : 1, prev = via_pool; t <= 4; t++) {
+                size_t used = via_pool ? kn_sgemm_pool_threads(pools[t], M, N, K)
+                                       : kn_sgemm_mt_threads(t, M, N, K);
+                if (most && used > most[via_pool])
+                    most[via_pool] = used;
+                if (used == prev)
+                    continue;
+                prev = used;
+                memcpy(Ct, C0, M * ldc * sizeof(float));
+                if (via_pool)
+                    kn_sgemm_pool(pools[t], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Ct,
+                                  ldc);
+                else
+                    kn_sgemm_mt(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Ct, ldc);
+                if (memcmp(Ct, Cs, M * ldc * sizeof(float)) != 0) {
+                    fprintf(stderr,
+                            "%s(%zu) differs from kn_sgemm: ta=%d tb=%d M=%zu N=%zu K=%zu "
+                            "alpha=%g beta=%g pad=%zu\n",
+                            via_pool ? "kn_sgemm_pool" : "kn_sgemm_mt", t, ta, tb, M, N, K,
+                            alpha, beta, pad);
+                    ok = 0;
+                }
             }
         }
     }
@@ -278,50 +294,146 @@ static void test_mt_identical(void)
 {
     struct rng r;
     rng_init(&r, 5, 100);
-    /* Awkward M and N, all transposes; with K = 65, 1000 x 1000 and
-     * 1000 x 65 are large enough for several threads, the rest run on one. */
+    struct kn_pool *pools[5];
+    for (size_t t = 0; t <= 4; t++) {
+        pools[t] = kn_pool_create(t);
+        CHECK(pools[t] != NULL);
+        if (!pools[t])
+            return;
+        CHECK(kn_pool_threads(pools[t]) == (t ? t : 1));
+    }
+    /* Awkward M and N, all transposes; with K = 65 only 1000 x 1000 is large
+     * enough for several threads, the rest run on one. */
     static const size_t dims[] = {1, 7, 63, 65, 1000};
-    size_t most = 0;
+    size_t most[2] = {0, 0};
     for (size_t mi = 0; mi < 5; mi++)
         for (size_t ni = 0; ni < 5; ni++)
-            CHECK_MSG(mt_case(&r, dims[mi], dims[ni], 65, 1.0f, 0.0f, 0, &most), "M=%zu N=%zu",
-                      dims[mi], dims[ni]);
-    CHECK(most >= 2);
-    /* Awkward M and N with a K large enough for several threads, split by
-     * columns (N >= M) or by rows; K crosses KC; also alpha, beta, padding. */
+            CHECK_MSG(mt_case(&r, pools, ALL_TRANSPOSES, dims[mi], dims[ni], 65, 1.0f, 0.0f, 0,
+                              most),
+                      "M=%zu N=%zu", dims[mi], dims[ni]);
+    CHECK(most[0] == 4 && most[1] == 4);
+    /* Awkward M and N with a K large enough for several threads of the pool
+     * (kn_sgemm_mt needs more work, see below), split by columns (N >= M)
+     * or by rows; K crosses KC; also alpha, beta, padding. */
     static const size_t forced[][3] = {
-        {7, 1000, 1000}, {1000, 7, 1000},  {63, 65, 1000},  {65, 63, 1000},
-        {65, 65, 2000},  {129, 257, 257},  {257, 129, 257}, {33, 300, 700},
+        {7, 1000, 1000}, {1000, 7, 1000},  {63, 65, 3000},  {65, 63, 3000},
+        {65, 65, 3000},  {129, 257, 400},  {257, 129, 400}, {33, 300, 1300},
     };
     for (size_t c = 0; c < sizeof forced / sizeof forced[0]; c++) {
         size_t M = forced[c][0], N = forced[c][1], K = forced[c][2];
-        size_t used = 0;
-        CHECK_MSG(mt_case(&r, M, N, K, 1.0f, 0.0f, 0, &used), "M=%zu N=%zu K=%zu", M, N, K);
-        CHECK_MSG(mt_case(&r, M, N, K, -0.75f, 0.5f, 3, NULL), "M=%zu N=%zu K=%zu beta pad", M,
-                  N, K);
-        CHECK_MSG(used >= 2, "M=%zu N=%zu K=%zu used %zu threads", M, N, K, used);
+        size_t used[2] = {0, 0};
+        CHECK_MSG(mt_case(&r, pools, ALL_TRANSPOSES, M, N, K, 1.0f, 0.0f, 0, used),
+                  "M=%zu N=%zu K=%zu", M, N, K);
+        CHECK_MSG(mt_case(&r, pools, ALL_TRANSPOSES, M, N, K, -0.75f, 0.5f, 3, NULL),
+                  "M=%zu N=%zu K=%zu beta pad", M, N, K);
+        CHECK_MSG(used[1] >= 2, "M=%zu N=%zu K=%zu: the pool used %zu threads", M, N, K,
+                  used[1]);
     }
+    /* Awkward shapes large enough for kn_sgemm_mt's threads (split by rows:
+     * 1600 x 729 below). */
+    static const size_t forced_mt[][3] = {{65, 1000, 1000}, {129, 257, 1000}};
+    for (size_t c = 0; c < sizeof forced_mt / sizeof forced_mt[0]; c++) {
+        size_t M = forced_mt[c][0], N = forced_mt[c][1], K = forced_mt[c][2];
+        size_t used[2] = {0, 0};
+        CHECK_MSG(mt_case(&r, pools, ALL_TRANSPOSES, M, N, K, 1.0f, 0.0f, 0, used),
+                  "M=%zu N=%zu K=%zu", M, N, K);
+        CHECK_MSG(used[0] >= 2, "M=%zu N=%zu K=%zu: kn_sgemm_mt used %zu threads", M, N, K,
+                  used[0]);
+    }
+    CHECK(mt_case(&r, pools, 0x9, 129, 257, 1000, -0.75f, 0.5f, 3, NULL));
     /* One row or one column of C, split the other way (packing dominates
-     * these under ASan, so only one variant each). */
-    size_t used_row = 0, used_col = 0;
-    CHECK(mt_case(&r, 1, 2048, 2048, 1.0f, 0.0f, 0, &used_row));
-    CHECK(mt_case(&r, 2048, 1, 2048, 1.0f, 0.0f, 0, &used_col));
-    CHECK(used_row >= 2 && used_col >= 2);
+     * these under ASan: one transpose combination each). */
+    size_t used_row[2] = {0, 0}, used_col[2] = {0, 0};
+    CHECK(mt_case(&r, pools, 0x1, 1, 2560, 2560, 1.0f, 0.0f, 0, used_row));
+    CHECK(mt_case(&r, pools, 0x8, 2560, 1, 2560, 1.0f, 0.0f, 0, used_col));
+    CHECK(used_row[1] == 2 && used_col[1] == 2);
     /* Large shapes: the MLP's and feature extraction's, and their mirrors
-     * (split by rows). */
-    static const size_t large[][3] = {
-        {128, 1024, 3072}, {729, 1600, 108}, {1600, 729, 108}, {64, 3072, 64}, {3072, 64, 64},
+     * (split by rows); the largest only with op(A) or op(B) transposed.
+     * 64 x 3072 x 64 (25 MFLOP) is too small for kn_sgemm_mt's threads. */
+    static const struct {
+        size_t M, N, K;
+        unsigned transposes;
+        size_t mt_threads;
+    } large[] = {
+        {128, 1024, 3072, 0x6, 4},        {729, 1600, 108, ALL_TRANSPOSES, 4},
+        {1600, 729, 108, ALL_TRANSPOSES, 4}, {64, 3072, 64, ALL_TRANSPOSES, 1},
+        {3072, 64, 64, ALL_TRANSPOSES, 1},
     };
     for (size_t c = 0; c < sizeof large / sizeof large[0]; c++) {
-        size_t M = large[c][0], N = large[c][1], K = large[c][2];
-        size_t used = 0;
-        CHECK_MSG(mt_case(&r, M, N, K, 1.0f, 0.0f, 0, &used), "M=%zu N=%zu K=%zu", M, N, K);
-        CHECK_MSG(used == 4, "M=%zu N=%zu K=%zu used %zu threads", M, N, K, used);
+        size_t M = large[c].M, N = large[c].N, K = large[c].K;
+        size_t used[2] = {0, 0};
+        CHECK_MSG(mt_case(&r, pools, large[c].transposes, M, N, K, 1.0f, 0.0f, 0, used),
+                  "M=%zu N=%zu K=%zu", M, N, K);
+        CHECK_MSG(used[0] == large[c].mt_threads && used[1] == 4,
+                  "M=%zu N=%zu K=%zu: kn_sgemm_mt used %zu threads, the pool %zu", M, N, K,
+                  used[0], used[1]);
     }
+    for (size_t t = 0; t <= 4; t++)
+        kn_pool_destroy(pools[t]);
+    kn_pool_destroy(NULL);
 }
 
-/* The degenerate cases of kn_sgemm_mt are kn_sgemm's; the thread count
- * follows the work. */
+/* Two threads calling kn_sgemm_pool on one pool at once (the calls take
+ * turns) both get kn_sgemm's result. */
+struct pool_caller {
+    struct kn_pool *pool;
+    const float *A, *B;
+    float *C;
+    size_t M, N, K;
+};
+
+static void *pool_caller_main(void *arg)
+{
+    struct pool_caller *c = arg;
+    for (int i = 0; i < 5; i++)
+        kn_sgemm_pool(c->pool, false, true, c->M, c->N, c->K, 1.0f, c->A, c->K, c->B, c->K,
+                      0.0f, c->C + (size_t)i * c->M * c->N, c->N);
+    return NULL;
+}
+
+static void test_pool_shared(void)
+{
+    struct rng r;
+    rng_init(&r, 6, 100);
+    size_t M = 64, N = 256, K = 600;
+    float *A = make_matrix(&r, M, K, K), *B = make_matrix(&r, N, K, K);
+    float *want = malloc(M * N * sizeof(float));
+    float *got[2];
+    kn_sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, want, N);
+    struct kn_pool *pool = kn_pool_create(2);
+    CHECK(pool != NULL);
+    if (!pool)
+        return;
+    CHECK(kn_sgemm_pool_threads(pool, M, N, K) == 2);
+    struct pool_caller c[2];
+    pthread_t other;
+    for (int k = 0; k < 2; k++) {
+        got[k] = malloc(5 * M * N * sizeof(float));
+        c[k] = (struct pool_caller){pool, A, B, got[k], M, N, K};
+    }
+    int started = pthread_create(&other, NULL, pool_caller_main, &c[1]) == 0;
+    pool_caller_main(&c[0]);
+    if (started)
+        pthread_join(other, NULL);
+    else
+        pool_caller_main(&c[1]);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 5; i++)
+            CHECK(memcmp(got[k] + (size_t)i * M * N, want, M * N * sizeof(float)) == 0);
+    kn_pool_destroy(pool);
+    /* No pool: kn_sgemm. */
+    kn_sgemm_pool(NULL, false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, got[0], N);
+    CHECK(memcmp(got[0], want, M * N * sizeof(float)) == 0);
+    CHECK(kn_pool_threads(NULL) == 1);
+    free(A);
+    free(B);
+    free(want);
+    free(got[0]);
+    free(got[1]);
+}
+
+/* The degenerate cases of kn_sgemm_mt and kn_sgemm_pool are kn_sgemm's; the
+ * thread count follows the work. */
 static void test_mt_degenerate(void)
 {
     float A[4] = {1, 2, 3, 4}, B[4] = {1, 2, 3, 4};
@@ -333,17 +445,38 @@ static void test_mt_degenerate(void)
     CHECK(C[0] == 0.5f && C[1] == 1.0f && C[2] == 1.5f && C[3] == 2.0f);
     kn_sgemm_mt(3, true, true, 2, 2, 2, 0.0f, A, 2, B, 2, 0.0f, C, 2);
     CHECK(C[0] == 0.0f && C[1] == 0.0f && C[2] == 0.0f && C[3] == 0.0f);
+    struct kn_pool *pool = kn_pool_create(2);
+    CHECK(pool != NULL);
+    float D[4] = {1, 2, 3, 4};
+    kn_sgemm_pool(pool, false, false, 0, 2, 2, 1.0f, A, 2, B, 2, 0.0f, D, 2);
+    CHECK(D[0] == 1.0f && D[1] == 2.0f && D[2] == 3.0f && D[3] == 4.0f);
+    kn_sgemm_pool(pool, false, false, 2, 2, 0, 1.0f, A, 2, B, 2, 2.0f, D, 2);
+    CHECK(D[0] == 2.0f && D[1] == 4.0f && D[2] == 6.0f && D[3] == 8.0f);
+    kn_sgemm_pool(pool, false, false, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, D, 2);
+    /* [1 2; 3 4]^2 = [7 10; 15 22] */
+    CHECK(D[0] == 7.0f && D[1] == 10.0f && D[2] == 15.0f && D[3] == 22.0f);
+    kn_pool_destroy(pool);
 
     CHECK(kn_sgemm_mt_threads(2, 0, 10, 10) == 1);
     CHECK(kn_sgemm_mt_threads(2, 10, 10, 0) == 1);
     CHECK(kn_sgemm_mt_threads(0, 128, 1024, 3072) == 1);
     CHECK(kn_sgemm_mt_threads(1, 128, 1024, 3072) == 1);
     CHECK(kn_sgemm_mt_threads(2, 128, 1024, 3072) == 2);
-    CHECK(kn_sgemm_mt_threads(1000, 128, 1024, 3072) == 32); /* one per 32 columns */
+    /* 805 MFLOP / 32 MFLOP: 25 threads for 32 column ranges: 16 of 2 each. */
+    CHECK(kn_sgemm_mt_threads(1000, 128, 1024, 3072) == 16);
     CHECK(kn_sgemm_mt_threads(4, 64, 64, 64) == 1);          /* 0.5 MFLOP */
     CHECK(kn_sgemm_mt_threads(4, 1, 1, 100000000) == 1);     /* one element */
-    CHECK(kn_sgemm_mt_threads(4, 64, 64, 3072) == 2);        /* two 32-column ranges */
-    CHECK(kn_sgemm_mt_threads(4, 3072, 64, 64) == 4);        /* rows */
+    CHECK(kn_sgemm_mt_threads(4, 64, 64, 3072) == 1);        /* 25 MFLOP */
+    CHECK(kn_sgemm_mt_threads(4, 128, 256, 6400) == 4);      /* 419 MFLOP */
+    struct kn_pool *p2 = kn_pool_create(2), *p64 = kn_pool_create(64);
+    CHECK(kn_sgemm_pool_threads(NULL, 128, 1024, 3072) == 1);
+    CHECK(kn_sgemm_pool_threads(p2, 128, 1024, 3072) == 2);
+    CHECK(kn_sgemm_pool_threads(p64, 128, 1024, 3072) == 32); /* one per 32 columns */
+    CHECK(kn_sgemm_pool_threads(p2, 64, 64, 64) == 1);
+    CHECK(kn_sgemm_pool_threads(p64, 64, 64, 3072) == 2);     /* two 32-column ranges */
+    CHECK(kn_sgemm_pool_threads(p64, 3072, 64, 64) == 4);     /* rows, 25 MFLOP / 6 */
+    kn_pool_destroy(p2);
+    kn_pool_destroy(p64);
 }
 
 int main(void)
@@ -355,5 +488,6 @@ int main(void)
     test_determinism();
     test_mt_identical();
     test_mt_degenerate();
+    test_pool_shared();
     return check_exit("test_kernels");
 }

@@ -881,19 +881,26 @@ static void test_create_errors(void)
 /* ---- threads ------------------------------------------------------------ */
 
 /* Training steps (with dropout), evaluation and inference give bitwise the
- * same losses, parameters, gradients and logits with 1, 2 and 3 threads, on a
- * net whose matrix products are large enough to be split. */
+ * same losses, parameters, gradients and logits with 1, 2 and 3 threads (on
+ * the model's pool), on a net whose matrix products are large enough to be
+ * split, and with 2 threads but no pool (the fallback: kn_sgemm_mt, which
+ * runs these products on one thread; it is tested in test_kernels). */
 static void test_threads_identical(void)
 {
     static const size_t sizes[] = {300, 512, 256, 10};
-    enum { B = 64, STEPS = 3, RUNS = 3 };
-    /* Every product is split with 2 threads: forward (B, out, in), dW
-     * (out, in, B), and the backward delta of layer 1 (B, in, out). */
-    CHECK(kn_sgemm_mt_threads(2, B, 512, 300) == 2);
-    CHECK(kn_sgemm_mt_threads(2, B, 256, 512) == 2);
-    CHECK(kn_sgemm_mt_threads(2, 512, 300, B) == 2);
-    CHECK(kn_sgemm_mt_threads(2, 256, 512, B) == 2);
-    CHECK(kn_sgemm_mt_threads(2, B, 512, 256) == 2);
+    enum { B = 64, STEPS = 3, RUNS = 4 };
+    static const size_t threads[RUNS] = {1, 2, 3, 2};
+    /* On a pool of 2, every product of the first two layers is split:
+     * forward (B, out, in), dW (out, in, B), and the backward delta of layer
+     * 1 (B, in, out). */
+    struct kn_pool *pool = kn_pool_create(2);
+    CHECK(kn_pool_threads(pool) == 2);
+    CHECK(kn_sgemm_pool_threads(pool, B, 512, 300) == 2);
+    CHECK(kn_sgemm_pool_threads(pool, B, 256, 512) == 2);
+    CHECK(kn_sgemm_pool_threads(pool, 512, 300, B) == 2);
+    CHECK(kn_sgemm_pool_threads(pool, 256, 512, B) == 2);
+    CHECK(kn_sgemm_pool_threads(pool, B, 512, 256) == 2);
+    kn_pool_destroy(pool);
 
     struct mlp m[RUNS];
     float *x[RUNS];
@@ -901,9 +908,15 @@ static void test_threads_identical(void)
     double loss[RUNS][STEPS], eval[RUNS][2];
     for (size_t k = 0; k < RUNS; k++) {
         make_batch(&m[k], sizes, 4, CFG_ACT_RELU, B, B, -1.0, 1.0, 70, &x[k], &y[k]);
-        CHECK(m[k].threads == 1);
-        mlp_set_threads(&m[k], k + 1);
-        CHECK(m[k].threads == k + 1);
+        CHECK(m[k].threads == 1 && m[k].pool == NULL);
+        mlp_set_threads(&m[k], 4); /* replaced below: the old pool is stopped */
+        mlp_set_threads(&m[k], threads[k]);
+        CHECK(m[k].threads == threads[k]);
+        CHECK((m[k].pool != NULL) == (threads[k] > 1));
+        if (k == 3) { /* as if the pool could not be made */
+            kn_pool_destroy(m[k].pool);
+            m[k].pool = NULL;
+        }
         struct rng dr;
         rng_init(&dr, 70, RNG_STREAM_DROPOUT);
         for (size_t s = 0; s < STEPS; s++) {
@@ -915,23 +928,27 @@ static void test_threads_identical(void)
         mlp_evaluate(&m[k], x[k], y[k], B, &eval[k][0], &eval[k][1]);
     }
     for (size_t k = 1; k < RUNS; k++) {
-        CHECK_MSG(memcmp(loss[k], loss[0], sizeof loss[0]) == 0, "%zu threads: losses", k + 1);
-        CHECK_MSG(memcmp(eval[k], eval[0], sizeof eval[0]) == 0, "%zu threads: evaluate", k + 1);
+        size_t t = threads[k];
+        CHECK_MSG(memcmp(loss[k], loss[0], sizeof loss[0]) == 0, "run %zu (%zu threads): losses",
+                  k, t);
+        CHECK_MSG(memcmp(eval[k], eval[0], sizeof eval[0]) == 0,
+                  "run %zu (%zu threads): evaluate", k, t);
         CHECK_MSG(memcmp(m[k].params, m[0].params, m[0].n_params * sizeof(float)) == 0,
-                  "%zu threads: parameters", k + 1);
+                  "run %zu (%zu threads): parameters", k, t);
         CHECK_MSG(memcmp(m[k].grads, m[0].grads, m[0].n_params * sizeof(float)) == 0,
-                  "%zu threads: gradients", k + 1);
+                  "run %zu (%zu threads): gradients", k, t);
         const float *z0 = mlp_forward(&m[0], x[0], B);
         const float *zk = mlp_forward(&m[k], x[k], B);
         CHECK(memcmp(zk, z0, B * sizes[3] * sizeof(float)) == 0);
     }
     CHECK(loss[0][STEPS - 1] != loss[0][0]); /* the steps did something */
-    mlp_set_threads(&m[0], 0);
-    CHECK(m[0].threads == 1);
+    mlp_set_threads(&m[1], 0);
+    CHECK(m[1].threads == 1 && m[1].pool == NULL);
     for (size_t k = 0; k < RUNS; k++) {
         free(x[k]);
         free(y[k]);
-        mlp_free(&m[k]);
+        mlp_free(&m[k]); /* stops the pool */
+        CHECK(is_zeroed(&m[k]));
     }
 }
 
