@@ -506,4 +506,8 @@ echo "       peers' = train_s of mlp_peer.py (the mini-batch loop). Per round: (
 echo "spread of the timed values (s/epoch for (a)-(c), ms/image for (d)):"
 sed 's/^/    /' "$work/spread"
 echo "other processes' CPU time while measuring: $(fmt "$cpu_other" 1) CPU-s of $(fmt "$(calc "$t_wall * $threads")" 0) available ($(fmt "$(calc "100 * $cpu_other / ($t_wall * $threads)")" 1)%), steal $(fmt "$cpu_steal" 1) s"
+if awk "BEGIN { exit !($cpu_other > 0.05 * $t_wall * $threads) }"; then
+    echo "WARNING: other processes used more than 5% of the CPU time while this ran: the times are"
+    echo "         disturbed (the spread above shows where); run again on an idle machine."
+fi
 echo "total runtime $(fmt "$t_total" 0) s"
