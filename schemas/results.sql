@@ -1,14 +1,27 @@
--- results.sql: the runner's SQLite results database, schema version 1.
+-- results.sql: the runner's SQLite results database, schema version 2.
 --
 -- The runner compiles this file in and applies it with sqlite3_exec inside one
 -- transaction when it creates a new database. It is also usable directly:
 --     sqlite3 -bail results.db < schemas/results.sql
 -- A runner database is identified by PRAGMA application_id = 1381322322
--- (0x52554E52, "RUNR") and PRAGMA user_version = 1 (STORE_SCHEMA_VERSION in
--- include/runner/results.h; bump both together and add a migration).
+-- (0x52554E52, "RUNR") and PRAGMA user_version = 2 (STORE_SCHEMA_VERSION in
+-- include/runner/results.h; bump both together and add a migration to
+-- src/results/store.c, which upgrades older runner databases in place).
+--
+-- History: version 1 had no sweeps table and no runs.sweep_id, overrides,
+-- pid or checkpoint_path columns.
 --
 -- Times are ISO 8601 UTC text ("2024-05-01T12:00:00Z"). Accuracies are
 -- fractions in [0, 1]. Epochs are numbered from 1.
+
+-- One row per sweep (runner -m): a set of runs launched together.
+CREATE TABLE sweeps (
+    id          TEXT PRIMARY KEY,               -- unique text id
+    created_at  TEXT NOT NULL,
+    config_path TEXT,                           -- experiment file as given
+    spec        TEXT,                           -- JSON: the swept keys and values
+    n_runs      INTEGER                         -- runs in the cartesian product
+);
 
 -- One row per run of an experiment file.
 CREATE TABLE runs (
@@ -42,10 +55,16 @@ CREATE TABLE runs (
     best_epoch       INTEGER,                   -- first epoch that reached it
     wall_seconds     REAL,                      -- whole run, set at the end
     json_path        TEXT,                      -- the run's JSON file
-    message          TEXT                       -- why a run failed or diverged
+    message          TEXT,                      -- why a run failed or diverged
+    sweep_id         TEXT REFERENCES sweeps (id), -- NULL for a single run
+    overrides        TEXT,                      -- JSON array of "key=value" from the
+                                                -- command line, NULL if none
+    pid              INTEGER,                   -- process that runs it (with host)
+    checkpoint_path  TEXT                       -- latest checkpoint, if any
 );
 CREATE INDEX runs_name ON runs (name);
 CREATE INDEX runs_config_hash ON runs (config_hash);
+CREATE INDEX runs_sweep ON runs (sweep_id);
 
 -- The resolved config flattened to dotted keys ("training.learning_rate").
 -- `value` has no declared type on purpose, so every value keeps the type it
@@ -80,4 +99,4 @@ CREATE TABLE epochs (
 );
 
 PRAGMA application_id = 1381322322;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

@@ -134,6 +134,7 @@ struct experiment {
     char *source;          /* file name the config came from (for messages) */
     char *name;            /* name: run name (default: file name without extension) */
     uint64_t seed;         /* seed */
+    size_t threads;        /* threads: worker threads, 0 = all online CPUs */
     struct cfg_data data;
     struct cfg_features features;
     struct cfg_augment augment;
@@ -184,7 +185,7 @@ int cfg_fail_at(const struct experiment *cfg, const char *path, struct rn_err *e
  * table's fixed key order. Caller owns the result. */
 cJSON *cfg_to_json(const struct experiment *cfg);
 
-/* Hex SHA-256 of the resolved config without `name`, `output`,
+/* Hex SHA-256 of the resolved config without `name`, `output`, `threads`,
  * `features.cache` and `features.cache_dir` (they do not change what is
  * computed). */
 void cfg_hash(const struct experiment *cfg, char out[65]);

@@ -19,7 +19,7 @@
 
 #include "runner/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum run_status {
     RUN_RUNNING = 0,

@@ -283,7 +283,10 @@ int cmd_run(const struct run_options *opt)
 
     /* ---- data ---------------------------------------------------------- */
     const bool npy = cfg.features.kind == CFG_FEAT_NPY;
-    const size_t threads = opt->threads ? opt->threads : online_cpus();
+    /* --threads beats the file's `threads`; 0 in both means all CPUs. */
+    const size_t threads = opt->threads  ? opt->threads
+                           : cfg.threads ? cfg.threads
+                                         : online_cpus();
     if (!npy) {
         if (!opt->quiet)
             fprintf(stderr, "runner: %s: loading CIFAR-10 from %s\n", cfg.name, cfg.data.dir);
@@ -430,8 +433,11 @@ int cmd_run(const struct run_options *opt)
     if (rc != RN_OK)
         goto done;
     if (!opt->quiet)
-        fprintf(stderr, "runner: run %lld (%s): %zu training rows x %zu features, %zu test rows\n",
-                (long long)run_id, uid, s_train.n, s_train.dim, s_test.n);
+        fprintf(stderr,
+                "runner: run %lld (%s): %zu training rows x %zu features, %zu test rows, "
+                "%zu thread%s\n",
+                (long long)run_id, uid, s_train.n, s_train.dim, s_test.n, threads,
+                threads == 1 ? "" : "s");
 
     struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet};
     struct train_outcome outcome;

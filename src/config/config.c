@@ -101,6 +101,10 @@ static const struct key_def keys[] = {
     INT("seed", SL_U64, seed, 0, SEED_MAX, 1,
         "Seed from which every random stream (weight init, shuffling, augmentation) "
         "is derived."),
+    INT("threads", SL_SIZE, threads, 0, 256, 0,
+        "Worker threads for feature extraction and training (0 = all online CPUs). "
+        "Results are bit-identical for any value, so it is not part of the run's identity "
+        "(config hash); runner --threads N overrides it."),
     SECTION("data", "Where the CIFAR-10 images come from and how many are used."),
     STRING("data.dir", data.dir, 1, MAX_PATH_LEN, "data/cifar-10-batches-bin",
            "Directory holding the CIFAR-10 binary batches (data_batch_1..5.bin, "
@@ -1506,6 +1510,7 @@ void cfg_hash(const struct experiment *cfg, char out[65])
     /* What does not change the computed result stays out of the hash. */
     cJSON_DeleteItemFromObjectCaseSensitive(j, "name");
     cJSON_DeleteItemFromObjectCaseSensitive(j, "output");
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "threads");
     cJSON *feat = cJSON_GetObjectItemCaseSensitive(j, "features");
     if (feat) {
         cJSON_DeleteItemFromObjectCaseSensitive(feat, "cache");

@@ -130,7 +130,7 @@ static int bind_size(sqlite3_stmt *st, int i, size_t v)
 
 /* ---- open ------------------------------------------------------------- */
 
-enum db_kind { DB_FRESH, DB_RUNNER, DB_NEWER, DB_FOREIGN };
+enum db_kind { DB_FRESH, DB_RUNNER, DB_OLDER, DB_NEWER, DB_FOREIGN };
 
 /* What is this file? Reads the header fields and the schema table only. */
 static int identify(struct store *s, enum db_kind *kind, int64_t *version, struct rn_err *err)
@@ -152,6 +152,8 @@ static int identify(struct store *s, enum db_kind *kind, int64_t *version, struc
         *kind = DB_NEWER;
     else if (uv == STORE_SCHEMA_VERSION && app_id == STORE_APPLICATION_ID)
         *kind = DB_RUNNER;
+    else if (uv >= 1 && app_id == STORE_APPLICATION_ID)
+        *kind = DB_OLDER;
     else if (uv == 0 && app_id == 0 && n_objects == 0)
         *kind = DB_FRESH;
     else
@@ -170,9 +172,40 @@ static int kind_error(const struct store *s, enum db_kind kind, int64_t version,
     return rn_fail(err, RN_ERR_OUTPUT, "%s: not a runner results database", s->path);
 }
 
-/* Create the schema in a fresh file. Two runners may start on the same new
- * file at once: the check is repeated under the write lock, so only one of
- * them applies the schema and the other finds a runner database. */
+/* Upgrades of older runner databases, in order: migrations[v - 1] takes a
+ * version-v database to version v + 1. Each runs inside the same write
+ * transaction as the version check, so a failed or concurrent upgrade leaves
+ * the file as it was. Columns are only ever added, never dropped. */
+static const char *const migrations[] = {
+    /* 1 -> 2: sweeps, and per-run sweep id, overrides, pid, checkpoint. */
+    "CREATE TABLE sweeps (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, config_path TEXT,"
+    " spec TEXT, n_runs INTEGER);"
+    "ALTER TABLE runs ADD COLUMN sweep_id TEXT REFERENCES sweeps (id);"
+    "ALTER TABLE runs ADD COLUMN overrides TEXT;"
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;"
+    "ALTER TABLE runs ADD COLUMN checkpoint_path TEXT;"
+    "CREATE INDEX runs_sweep ON runs (sweep_id);"
+    "PRAGMA user_version = 2;",
+};
+
+static int migrate(struct store *s, int64_t from, struct rn_err *err)
+{
+    _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION - 1,
+                   "one migration per schema version step");
+    for (int64_t v = from; v < STORE_SCHEMA_VERSION; v++) {
+        char what[96];
+        snprintf(what, sizeof what, "cannot upgrade the database from schema version %lld",
+                 (long long)v);
+        if (exec_sql(s, migrations[v - 1], what, err) != RN_OK)
+            return RN_ERR_OUTPUT;
+    }
+    return RN_OK;
+}
+
+/* Create the schema in a fresh file, or upgrade an older runner database.
+ * Two runners may start on the same file at once: the check is repeated
+ * under the write lock, so only one of them creates or upgrades the schema
+ * and the other finds a current runner database. */
 static int create_schema(struct store *s, struct rn_err *err)
 {
     if (begin(s, err) != RN_OK)
@@ -195,6 +228,11 @@ static int create_schema(struct store *s, struct rn_err *err)
             return rn_fail(err, RN_ERR_GENERIC,
                            "%s: compiled-in schema sets user_version %lld, expected %d",
                            s->path, (long long)uv, STORE_SCHEMA_VERSION);
+        }
+    } else if (kind == DB_OLDER) {
+        if (migrate(s, version, err) != RN_OK) {
+            rollback(s);
+            return RN_ERR_OUTPUT;
         }
     } else if (kind != DB_RUNNER) {
         rollback(s);
@@ -230,7 +268,7 @@ int store_open(const char *path, struct store **out, struct rn_err *err)
     int64_t version = 0;
     if (code == RN_OK)
         code = identify(s, &kind, &version, err);
-    if (code == RN_OK && kind != DB_FRESH && kind != DB_RUNNER)
+    if (code == RN_OK && kind != DB_FRESH && kind != DB_RUNNER && kind != DB_OLDER)
         code = kind_error(s, kind, version, err);
 
     /* WAL: a reader (report, sqlite3 CLI) never blocks the training writer.
@@ -245,8 +283,8 @@ int store_open(const char *path, struct store **out, struct rn_err *err)
         code = exec_sql(s, "PRAGMA journal_mode = WAL", "cannot set journal mode", err);
     if (code == RN_OK)
         code = exec_sql(s, "PRAGMA synchronous = FULL", "cannot set synchronous mode", err);
-    if (code == RN_OK && kind == DB_FRESH)
-        code = create_schema(s, err);
+    if (code == RN_OK && (kind == DB_FRESH || kind == DB_OLDER))
+        code = create_schema(s, err); /* creates or upgrades, under the write lock */
     if (code != RN_OK) {
         store_close(s);
         return code;

@@ -302,6 +302,35 @@ static void test_threads_identical(void)
     sqlite3_close(db);
     char *bad[] = {(char *)runner_bin, cfg, "--threads", "0", NULL};
     CHECK(e2e_run(bad, NULL, NULL) == 2);
+
+    /* The file's `threads` is used unless --threads overrides it, and it is
+     * not part of the run's identity. */
+    char *cfg3 = e2e_fmt("%s/threads3.yaml", tmp);
+    char *text3 = e2e_fmt("%sthreads: 3\n", text);
+    e2e_write(cfg3, text3);
+    char *errf = e2e_fmt("%s/threads3.err", tmp);
+    char *argv3[] = {(char *)runner_bin, cfg3, NULL};
+    CHECK(e2e_run(argv3, NULL, errf) == 0);
+    char *log = e2e_read(errf);
+    CHECK_STR_CONTAINS(log ? log : "", ", 3 threads\n");
+    free(log);
+    char *argv4[] = {(char *)runner_bin, cfg3, "--threads", "1", NULL};
+    CHECK(e2e_run(argv4, NULL, errf) == 0);
+    log = e2e_read(errf);
+    CHECK_STR_CONTAINS(log ? log : "", ", 1 thread\n");
+    free(log);
+    db = open_db();
+    CHECK(query_double(db, "SELECT count(DISTINCT config_hash) FROM runs WHERE name='threads'") ==
+          1);
+    CHECK(query_double(db, "SELECT count(*) FROM runs WHERE name='threads'") == 4);
+    CHECK(query_double(db,
+                       "SELECT count(DISTINCT test_loss || '/' || train_loss) FROM epochs "
+                       "JOIN runs ON runs.id = epochs.run_id "
+                       "WHERE runs.name='threads' AND epoch = 2") == 1);
+    sqlite3_close(db);
+    free(errf);
+    free(text3);
+    free(cfg3);
     free(text);
     free(cfg);
 }

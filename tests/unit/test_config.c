@@ -390,7 +390,7 @@ static void test_experiments(void)
 static void test_unknown_keys(void)
 {
     EXPECT_FAIL(LAYERS "seeed: 1\n", "dir/t.yaml:3:1: seeed: unknown key",
-                "valid keys at the top level: name, seed, data, features, augmentation, model, "
+                "valid keys at the top level: name, seed, threads, data, features, augmentation, model, "
                 "training, output");
     EXPECT_FAIL(LAYERS "training:\n  epoch: 5\n", "dir/t.yaml:4:3: training.epoch: unknown key",
                 "valid keys in training: epochs, batch_size, learning_rate, lr_schedule, "
@@ -1075,10 +1075,10 @@ static void test_json_and_hash(void)
         return;
     }
     /* Every key, in the table's order. */
-    const char *top[] = {"name", "seed", "data", "features", "augmentation", "model",
-                         "training", "output"};
+    const char *top[] = {"name",         "seed",  "threads",  "data",  "features",
+                         "augmentation", "model", "training", "output"};
     const cJSON *it = j->child;
-    for (size_t i = 0; i < 8; i++, it = it ? it->next : NULL)
+    for (size_t i = 0; i < 9; i++, it = it ? it->next : NULL)
         CHECK_MSG(it && strcmp(it->string, top[i]) == 0, "key %zu: %s", i,
                   it ? it->string : "-");
     CHECK(it == NULL);
@@ -1150,9 +1150,10 @@ static void test_json_and_hash(void)
     free(txt);
     cJSON_Delete(j);
 
-    /* name and output do not change the hash; the learning rate and seed do. */
+    /* name, output and threads do not change the hash; the learning rate and
+     * seed do. */
     char h[65];
-    CHECK(load("name: other\noutput: {dir: o, database: o/x.db}\n"
+    CHECK(load("name: other\noutput: {dir: o, database: o/x.db}\nthreads: 2\n"
                "seed: 9223372036854775807\n"
                "model: {layers: [3072, 32, 10], activation: sigmoid}\n"
                "training: {learning_rate: 0.05, momentum: 0.9}\n"

@@ -559,15 +559,15 @@ static void test_refuse(void)
     CHECK(store_open(p, &s, &err) == RN_OK);
     store_close(s);
     sqlite3 *db = raw_open(p);
-    raw_exec(db, "PRAGMA user_version = 2");
+    raw_exec(db, "PRAGMA user_version = 3");
     raw_close(db);
-    check_refused(p, "database schema version 2 is newer than this runner supports (1)");
+    check_refused(p, "database schema version 3 is newer than this runner supports (2)");
     /* ... also when only the version says so. */
     path_in(p, sizeof p, "newer2.db");
     db = raw_open(p);
     raw_exec(db, "PRAGMA user_version = 7");
     raw_close(db);
-    check_refused(p, "database schema version 7 is newer than this runner supports (1)");
+    check_refused(p, "database schema version 7 is newer than this runner supports (2)");
 
     /* Someone else's SQLite database. */
     path_in(p, sizeof p, "foreign.db");
@@ -698,6 +698,51 @@ static void test_flatten(void)
     cJSON_Delete(o);
 }
 
+/* A version-1 database (made with the frozen v1 schema) is upgraded in
+ * place on open: its rows are kept and the version-2 objects appear. */
+static void test_upgrade_v1(void)
+{
+    const char *src = getenv("RUNNER_SOURCE_DIR");
+    CHECK(src != NULL);
+    if (!src)
+        return;
+    char sql_path[1024], p[256];
+    snprintf(sql_path, sizeof sql_path, "%s/tests/data/results-v1.sql", src);
+    char *v1 = NULL;
+    size_t len = 0;
+    struct rn_err err = {0};
+    CHECK_MSG(fs_read_all(sql_path, &v1, &len, RN_ERR_DATA, &err) == RN_OK, "%s", err.msg);
+    if (!v1)
+        return;
+    path_in(p, sizeof p, "v1.db");
+    sqlite3 *db = raw_open(p);
+    CHECK(raw_exec(db, v1) == SQLITE_OK);
+    CHECK(raw_exec(db, "INSERT INTO runs (uid, name, status, started_at, epochs_done) "
+                       "VALUES ('old-1', 'kept', 'completed', '2026-01-01T00:00:00Z', 3)") ==
+          SQLITE_OK);
+    CHECK(q_int(db, "PRAGMA user_version", 0, NULL) == 1);
+    raw_close(db);
+    free(v1);
+
+    struct store *s = NULL;
+    CHECK_MSG(store_open(p, &s, &err) == RN_OK, "%s", err.msg);
+    store_close(s);
+    db = raw_open(p);
+    CHECK(q_int(db, "PRAGMA user_version", 0, NULL) == STORE_SCHEMA_VERSION);
+    CHECK(q_int(db, "SELECT count(*) FROM sweeps", 0, NULL) == 0);
+    CHECK(strcmp(q_text(db, "SELECT name FROM runs WHERE uid = 'old-1'", 0, NULL), "kept") == 0);
+    CHECK(q_int(db, "SELECT epochs_done FROM runs WHERE uid = 'old-1'", 0, NULL) == 3);
+    CHECK(q_type(db, "SELECT sweep_id FROM runs WHERE uid = 'old-1'", 0, NULL) == SQLITE_NULL);
+    CHECK(q_int(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name IN "
+                    "('sweep_id', 'overrides', 'pid', 'checkpoint_path')", 0, NULL) == 4);
+    CHECK(strcmp(q_text(db, "PRAGMA integrity_check", 0, NULL), "ok") == 0);
+    raw_close(db);
+    /* Opening again is a no-op. */
+    s = NULL;
+    CHECK_MSG(store_open(p, &s, &err) == RN_OK, "%s", err.msg);
+    store_close(s);
+}
+
 int main(void)
 {
     make_dir();
@@ -705,6 +750,7 @@ int main(void)
     test_run_lifecycle();
     test_reopen();
     test_refuse();
+    test_upgrade_v1();
     test_no_partial_epoch();
     test_flatten();
     sqlite3_finalize(g_st);
