@@ -62,4 +62,18 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
                    size_t ldb, float beta, float *C, size_t ldc);
 size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, size_t K);
 
+/* fn(ctx, t) for every t in [0, n_tasks), on the caller's thread and up to
+ * n_tasks - 1 workers of the pool (pool NULL: the caller's thread alone, in
+ * order). Tasks are taken from a shared counter, so the order and the thread
+ * that runs a task vary; fn must give the same result whoever runs it (e.g.
+ * every task writes its own part of the output). Returns when all are done. */
+void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, size_t task),
+                 void *ctx);
+
+/* The K block of kn_sgemm: a product with K <= KN_SGEMM_KC sums each
+ * element of op(A) op(B) completely before it is combined with beta * C, so
+ * C = alpha * (A B) + beta * C is rounded exactly as computing P = A B first
+ * and then alpha * P + beta * C (used by mlp's fused SGD update). */
+#define KN_SGEMM_KC 256
+
 #endif

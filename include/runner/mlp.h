@@ -58,8 +58,8 @@ void mlp_free(struct mlp *m);
  * of a kn_pool that m owns (started here, stopped by the next call or by
  * mlp_free; if the pool cannot be made, threads are started per product).
  * Results are bit-identical for every number of threads; only the speed
- * changes. The other work (bias, activation, softmax, dropout masks, SGD)
- * stays on the caller's thread. Not to be called while another thread uses m. */
+ * changes. The SGD update of large models runs on them too; the other work
+ * (bias, activation, softmax, dropout masks) stays on the caller's thread. Not to be called while another thread uses m. */
 void mlp_set_threads(struct mlp *m, size_t threads);
 
 /* He-normal weights for ReLU, Xavier/Glorot-uniform for tanh and sigmoid;
@@ -101,8 +101,20 @@ double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t
                                     struct rng *r);
 
 /* v = momentum * v + (g + weight_decay * W);  p -= lr * v.
- * Weight decay applies to weights only, not biases. */
+ * Weight decay applies to weights only, not biases. Large models use the
+ * model's threads (each element has one writer: same result for any count). */
 void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay);
+
+/* One training step: the result (params, loss, *correct, velocity where it is
+ * used) is bitwise that of mlp_forward_backward_dropout followed by
+ * mlp_sgd_step(lr, momentum, weight_decay). With momentum = weight_decay = 0
+ * and B <= KN_SGEMM_KC the update is folded into the weight-gradient product
+ * (no gradient buffer, no extra pass over the parameters); then the weight
+ * gradients in grads are not computed and velocity is left as it was. The
+ * update happens even if the loss is non-finite (the caller stops then). */
+double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                      size_t *correct, float p_input, float p_hidden, struct rng *r, float lr,
+                      float momentum, float weight_decay);
 
 /* Mean loss and accuracy over n rows, in chunks of max_batch. */
 void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,

@@ -51,7 +51,7 @@
 /* Cache blocks: a packed op(A) block is MC x KC (128 KiB), a packed op(B)
  * block is KC x NC (256 KiB). One B panel (KC x NR = 32 KiB) is reused
  * across all MR-row panels of the A block. MC is a multiple of MR, NC of NR. */
-#define KN_KC 256
+#define KN_KC KN_SGEMM_KC /* 256, see kernels.h */
 #define KN_MC 128
 #define KN_NC 256
 
@@ -502,11 +502,27 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
 
 /* ---- thread pool ---------------------------------------------------------
  *
- * Workers sleep on `wake` until `job` changes. A job is one kn_sgemm_pool
- * call: workers 0..active-1 take part, run chunks of *plan like the caller,
- * and count `pending` down; the caller waits on `done` for 0 before it
- * returns (the plan lives on its stack). A worker that is not taking part
- * never reads *plan. All fields below `mu` are guarded by it. */
+ * Workers sleep on `wake` until `seq` changes. A job is one kn_pool_for call
+ * (kn_sgemm_pool is one too): workers 0..active-1 take part, take tasks from
+ * the job's counter like the caller, and count `pending` down; the caller
+ * waits on `done` for 0 before it returns (the job lives on its stack). A
+ * worker that is not taking part never reads *job. All fields below `mu` are
+ * guarded by it. */
+
+struct pool_job {
+    void (*fn)(void *ctx, size_t task);
+    void *ctx;
+    size_t n_tasks;
+    atomic_size_t next; /* the next task to take */
+};
+
+/* Takes and runs tasks until none is left. */
+static void run_tasks(struct pool_job *job)
+{
+    size_t t;
+    while ((t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed)) < job->n_tasks)
+        job->fn(job->ctx, t);
+}
 
 struct kn_pool_worker {
     struct kn_pool *pool;
@@ -517,14 +533,14 @@ struct kn_pool {
     size_t workers;                /* helper threads running, < KN_MT_MAX_THREADS */
     pthread_t tids[KN_MT_MAX_THREADS - 1];
     struct kn_pool_worker w[KN_MT_MAX_THREADS - 1];
-    pthread_mutex_t call;          /* held for a whole kn_sgemm_pool: one job at a time */
+    pthread_mutex_t call;          /* held for a whole job: one job at a time */
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
-    unsigned long long job;        /* incremented for every job */
+    unsigned long long seq;        /* incremented for every job */
     size_t active;                 /* workers taking part in the current job */
     size_t pending;                /* of those, not finished yet */
     bool stop;
-    struct sgemm_plan *plan;       /* the current job */
+    struct pool_job *job;          /* the current job */
 };
 
 static void *pool_main(void *arg)
@@ -534,22 +550,41 @@ static void *pool_main(void *arg)
     unsigned long long seen = 0;
     pthread_mutex_lock(&pool->mu);
     for (;;) {
-        while (pool->job == seen && !pool->stop)
+        while (pool->seq == seen && !pool->stop)
             pthread_cond_wait(&pool->wake, &pool->mu);
         if (pool->stop)
             break;
-        seen = pool->job;
+        seen = pool->seq;
         if (w->index >= pool->active)
             continue;
-        struct sgemm_plan *p = pool->plan;
+        struct pool_job *job = pool->job;
         pthread_mutex_unlock(&pool->mu);
-        run_chunks(p);
+        run_tasks(job);
         pthread_mutex_lock(&pool->mu);
         if (--pool->pending == 0)
             pthread_cond_signal(&pool->done);
     }
     pthread_mutex_unlock(&pool->mu);
     return NULL;
+}
+
+/* Runs job on the caller's thread and `helpers` workers of the pool. */
+static void pool_run(struct kn_pool *pool, struct pool_job *job, size_t helpers)
+{
+    pthread_mutex_lock(&pool->call);
+    pthread_mutex_lock(&pool->mu);
+    pool->job = job;
+    pool->active = helpers;
+    pool->pending = helpers;
+    pool->seq++;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mu);
+    run_tasks(job);
+    pthread_mutex_lock(&pool->mu);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+    pthread_mutex_unlock(&pool->call);
 }
 
 struct kn_pool *kn_pool_create(size_t threads)
@@ -621,6 +656,11 @@ size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, siz
     return planned_threads(kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, M, N, K);
 }
 
+static void plan_task(void *ctx, size_t task)
+{
+    run_chunk(ctx, task);
+}
+
 void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
                    size_t K, float alpha, const float *A, size_t lda, const float *B,
                    size_t ldb, float beta, float *C, size_t ldc)
@@ -629,18 +669,23 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
     if (!plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M,
                    N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;
-    pthread_mutex_lock(&pool->call);
-    pthread_mutex_lock(&pool->mu);
-    pool->plan = &p;
-    pool->active = p.threads - 1;
-    pool->pending = p.threads - 1;
-    pool->job++;
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mu);
-    run_chunks(&p);
-    pthread_mutex_lock(&pool->mu);
-    while (pool->pending > 0)
-        pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
-    pthread_mutex_unlock(&pool->call);
+    struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
+    atomic_init(&job.next, 0);
+    pool_run(pool, &job, p.threads - 1);
+}
+
+void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, size_t task),
+                 void *ctx)
+{
+    size_t threads = kn_pool_threads(pool);
+    if (threads > n_tasks)
+        threads = n_tasks;
+    if (threads <= 1) {
+        for (size_t t = 0; t < n_tasks; t++)
+            fn(ctx, t);
+        return;
+    }
+    struct pool_job job = {.fn = fn, .ctx = ctx, .n_tasks = n_tasks};
+    atomic_init(&job.next, 0);
+    pool_run(pool, &job, threads - 1);
 }

@@ -154,16 +154,25 @@ void mlp_set_threads(struct mlp *m, size_t threads)
         m->pool = kn_pool_create(m->threads); /* NULL: kn_sgemm_mt per product */
 }
 
-/* C (M, N) = op(A) (M, K) x op(B) (K, N) on the model's threads: its pool,
- * else threads started per call (kn_sgemm_mt with 1 thread is kn_sgemm). */
+/* C (M, N) = alpha op(A) (M, K) x op(B) (K, N) + beta C on the model's
+ * threads: its pool, else threads started per call (kn_sgemm_mt with 1
+ * thread is kn_sgemm). */
+static void matmul_ab(const struct mlp *m, bool trans_a, bool trans_b, size_t M, size_t N,
+                      size_t K, float alpha, const float *A, size_t lda, const float *B,
+                      size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (m->pool)
+        kn_sgemm_pool(m->pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        kn_sgemm_mt(m->threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* C = op(A) x op(B). */
 static void matmul(const struct mlp *m, bool trans_a, bool trans_b, size_t M, size_t N,
                    size_t K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                    size_t ldc)
 {
-    if (m->pool)
-        kn_sgemm_pool(m->pool, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
-    else
-        kn_sgemm_mt(m->threads, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+    matmul_ab(m, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
 }
 
 void mlp_init_params(struct mlp *m, struct rng *r)
@@ -334,7 +343,8 @@ double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t 
  * hidden layers in order; see mlp.h). p_input = p_hidden = 0 is the plain
  * forward + backward and does not touch r. */
 static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
-                               size_t *correct, float p_input, float p_hidden, struct rng *r)
+                               size_t *correct, float p_input, float p_hidden, struct rng *r,
+                               const float *fused_lr)
 {
     size_t L = m->n_layers;
     assert(B <= m->max_batch);
@@ -355,8 +365,6 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
                           : p_hidden > 0.0f ? m->hid_drop[l - 1]
                                             : m->out[l - 1]; /* (B, n_in) */
 
-        /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
-        matmul(m, true, false, n_out, n_in, B, delta, n_out, in, n_in, m->dW[l], n_in);
         /* db (n_out) = column sums of delta. */
         float *db = m->db[l];
         memset(db, 0, n_out * sizeof(float));
@@ -364,16 +372,32 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
             for (size_t j = 0; j < n_out; j++)
                 db[j] += delta[i * n_out + j];
 
-        if (l == 0)
-            break;
         /* delta_prev (B, n_in) = delta (B, n_out) x W (n_out, n_in), then
          * through layer l-1's dropout (same mask and scale), then times f'(z)
-         * of layer l-1, from its stored output before dropout. */
+         * of layer l-1, from its stored output before dropout. Computed
+         * before dW so that the fused update below may overwrite W. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
-        matmul(m, false, false, B, n_in, n_out, delta, n_out, m->W[l], n_in, prev, n_in);
-        if (p_hidden > 0.0f)
-            dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
-        act_backward(prev, m->out[l - 1], B, n_in, m->act);
+        if (l > 0) {
+            matmul(m, false, false, B, n_in, n_out, delta, n_out, m->W[l], n_in, prev, n_in);
+            if (p_hidden > 0.0f)
+                dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
+            act_backward(prev, m->out[l - 1], B, n_in, m->act);
+        }
+        if (fused_lr) {
+            /* Plain SGD folded into the product: W = W - lr delta^T in, and
+             * b = b - lr db; rounded as mlp_sgd_step rounds (see mlp_train_step). */
+            const float lr = *fused_lr;
+            matmul_ab(m, true, false, n_out, n_in, B, -lr, delta, n_out, in, n_in, 1.0f,
+                      m->W[l], n_in);
+            float *b = m->b[l];
+            for (size_t j = 0; j < n_out; j++)
+                b[j] -= lr * db[j];
+        } else {
+            /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
+            matmul(m, true, false, n_out, n_in, B, delta, n_out, in, n_in, m->dW[l], n_in);
+        }
+        if (l == 0)
+            break;
         delta = prev;
     }
     return loss;
@@ -382,7 +406,7 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
 double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
                             size_t *correct)
 {
-    return forward_backward(m, x, y, B, correct, 0.0f, 0.0f, NULL);
+    return forward_backward(m, x, y, B, correct, 0.0f, 0.0f, NULL, NULL);
 }
 
 double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t *y, size_t B,
@@ -392,29 +416,83 @@ double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t
     assert(p_input >= 0.0f && p_input < 1.0f);
     assert(p_hidden >= 0.0f && p_hidden < 1.0f);
     assert(r || (p_input == 0.0f && p_hidden == 0.0f));
-    return forward_backward(m, x, y, B, correct, p_input, p_hidden, r);
+    return forward_backward(m, x, y, B, correct, p_input, p_hidden, r, NULL);
+}
+
+/* Elements per task of the threaded SGD step, and the least number of
+ * parameters for which it uses the pool at all. */
+#define SGD_CHUNK ((size_t)1 << 16)
+#define SGD_MIN_THREADED ((size_t)1 << 18)
+
+struct sgd_job {
+    struct mlp *m;
+    float lr, momentum, weight_decay;
+};
+
+/* v = momentum v + (g + decay p); p -= lr v on [lo, hi) of the arena. */
+static void sgd_range(float *restrict p, const float *restrict g, float *restrict v, size_t n,
+                      float lr, float momentum, float decay)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i] = momentum * v[i] + (g[i] + decay * p[i]);
+        p[i] -= lr * v[i];
+    }
+}
+
+/* Task t: arena elements [t SGD_CHUNK, (t+1) SGD_CHUNK), split at the layer
+ * boundaries into weights (decayed) and biases (not decayed). Every element
+ * is updated by exactly one task with the same formula, so the result does
+ * not depend on the threads. */
+static void sgd_task(void *ctx, size_t t)
+{
+    const struct sgd_job *j = ctx;
+    struct mlp *m = j->m;
+    size_t lo = t * SGD_CHUNK, hi = lo + SGD_CHUNK < m->n_params ? lo + SGD_CHUNK : m->n_params;
+    for (size_t l = 0; l < m->n_layers && lo < hi; l++) {
+        size_t w0 = (size_t)(m->W[l] - m->params), b0 = (size_t)(m->b[l] - m->params);
+        size_t b1 = b0 + m->sizes[l + 1];
+        /* Weights [w0, b0), then biases [b0, b1). */
+        const size_t edges[3] = {w0, b0, b1};
+        for (size_t part = 0; part < 2; part++) {
+            size_t a = lo > edges[part] ? lo : edges[part];
+            size_t z = hi < edges[part + 1] ? hi : edges[part + 1];
+            if (a < z)
+                sgd_range(m->params + a, m->grads + a, m->velocity + a, z - a, j->lr,
+                          j->momentum, part == 0 ? j->weight_decay : 0.0f);
+        }
+    }
 }
 
 void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)
 {
-    for (size_t l = 0; l < m->n_layers; l++) {
-        size_t n_w = m->sizes[l + 1] * m->sizes[l], n_b = m->sizes[l + 1];
-        size_t off = (size_t)(m->W[l] - m->params);
-        float *p = m->params + off, *g = m->grads + off, *v = m->velocity + off;
-        /* Weights: decayed. */
-        for (size_t i = 0; i < n_w; i++) {
-            v[i] = momentum * v[i] + (g[i] + weight_decay * p[i]);
-            p[i] -= lr * v[i];
-        }
-        /* Biases (right after the weights): not decayed. */
-        p += n_w;
-        g += n_w;
-        v += n_w;
-        for (size_t i = 0; i < n_b; i++) {
-            v[i] = momentum * v[i] + g[i];
-            p[i] -= lr * v[i];
-        }
+    struct sgd_job job = {m, lr, momentum, weight_decay};
+    size_t tasks = m->n_params / SGD_CHUNK + (m->n_params % SGD_CHUNK != 0);
+    if (m->pool && m->n_params >= SGD_MIN_THREADED) {
+        kn_pool_for(m->pool, tasks, sgd_task, &job);
+    } else {
+        for (size_t t = 0; t < tasks; t++)
+            sgd_task(&job, t);
     }
+}
+
+double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                      size_t *correct, float p_input, float p_hidden, struct rng *r, float lr,
+                      float momentum, float weight_decay)
+{
+    assert(p_input >= 0.0f && p_input < 1.0f);
+    assert(p_hidden >= 0.0f && p_hidden < 1.0f);
+    assert(r || (p_input == 0.0f && p_hidden == 0.0f));
+    /* Plain SGD (no momentum, no decay): v = 0 v + (g + 0 p) is g, so the
+     * update is p = p - lr g, which the weight-gradient product computes in
+     * place (alpha = -lr, beta = 1) with the same two roundings as long as
+     * the product sums each element in one K block (B <= KN_SGEMM_KC). This
+     * skips writing the gradient and the separate pass over all parameters;
+     * the velocity is not touched (it stays what it was, unused). */
+    if (momentum == 0.0f && weight_decay == 0.0f && B <= KN_SGEMM_KC)
+        return forward_backward(m, x, y, B, correct, p_input, p_hidden, r, &lr);
+    double loss = forward_backward(m, x, y, B, correct, p_input, p_hidden, r, NULL);
+    mlp_sgd_step(m, lr, momentum, weight_decay);
+    return loss;
 }
 
 void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,

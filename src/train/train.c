@@ -75,15 +75,15 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
                 yb[r] = train->y[src];
             }
             size_t batch_correct = 0;
-            double loss = mlp_forward_backward_dropout(m, xb, yb, B, &batch_correct, p_in,
-                                                       p_hid, &dropout);
+            /* Forward, backward and the SGD update (fused for plain SGD). */
+            double loss = mlp_train_step(m, xb, yb, B, &batch_correct, p_in, p_hid, &dropout,
+                                         lr, (float)cfg->momentum, (float)cfg->weight_decay);
             if (!isfinite(loss)) {
                 diverged = 1;
                 break;
             }
             loss_sum += loss * (double)B;
             correct += batch_correct;
-            mlp_sgd_step(m, lr, (float)cfg->momentum, (float)cfg->weight_decay);
         }
 
         struct epoch_metrics em = {0};

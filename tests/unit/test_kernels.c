@@ -7,6 +7,7 @@
  * typically, so 1e-5 has ample margin for K <= 1000 with random signs. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -479,6 +480,51 @@ static void test_mt_degenerate(void)
     kn_pool_destroy(p64);
 }
 
+/* kn_pool_for runs every task exactly once, on the pool's threads or
+ * (pool NULL, or a single task) on the caller's. */
+struct count_ctx {
+    atomic_int *hits;
+    atomic_int threads_seen; /* tasks not run on the main thread */
+    pthread_t main;
+};
+
+static void count_task(void *ctx, size_t t)
+{
+    struct count_ctx *c = ctx;
+    atomic_fetch_add(&c->hits[t], 1);
+    if (!pthread_equal(pthread_self(), c->main))
+        atomic_fetch_add(&c->threads_seen, 1);
+    /* A little work, so that a worker gets a chance to take tasks. */
+    volatile double acc = 0.0;
+    for (int i = 0; i < 20000; i++)
+        acc += (double)i * 1e-9;
+}
+
+static void test_pool_for(void)
+{
+    enum { N = 257 };
+    static atomic_int hits[N];
+    struct kn_pool *pools[3] = {NULL, kn_pool_create(1), kn_pool_create(2)};
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t n = 0; n <= N; n += (n < 3 ? 1 : 127)) {
+            for (size_t i = 0; i < N; i++)
+                atomic_init(&hits[i], 0);
+            struct count_ctx c = {.hits = hits, .main = pthread_self()};
+            atomic_init(&c.threads_seen, 0);
+            kn_pool_for(pools[k], n, count_task, &c);
+            int once = 1;
+            for (size_t i = 0; i < N; i++)
+                once &= atomic_load(&hits[i]) == (i < n ? 1 : 0);
+            CHECK_MSG(once, "pool %zu, %zu tasks: every task exactly once", k, n);
+            if (k < 2 || n <= 1)
+                CHECK_MSG(atomic_load(&c.threads_seen) == 0,
+                          "pool %zu, %zu tasks: all on the caller's thread", k, n);
+        }
+    }
+    kn_pool_destroy(pools[1]);
+    kn_pool_destroy(pools[2]);
+}
+
 int main(void)
 {
     test_shapes();
@@ -489,5 +535,6 @@ int main(void)
     test_mt_identical();
     test_mt_degenerate();
     test_pool_shared();
+    test_pool_for();
     return check_exit("test_kernels");
 }

@@ -952,6 +952,85 @@ static void test_threads_identical(void)
     }
 }
 
+/* mlp_train_step is bitwise forward_backward(_dropout) + mlp_sgd_step: with
+ * plain SGD (fused update, and the fallback for batches over the K block),
+ * with momentum and decay (separate pass), on 1 and 2 threads. */
+static void test_train_step(void)
+{
+    static const size_t sizes[] = {300, 96, 40, 10};
+    struct setting {
+        size_t B;
+        float momentum, decay, p_in, p_hid;
+        size_t threads;
+    };
+    static const struct setting set[] = {
+        {64, 0.0f, 0.0f, 0.0f, 0.0f, 1},  {64, 0.0f, 0.0f, 0.1f, 0.3f, 2},
+        {300, 0.0f, 0.0f, 0.0f, 0.0f, 2}, {64, 0.9f, 1e-4f, 0.0f, 0.2f, 1},
+        {64, 0.9f, 0.0f, 0.0f, 0.0f, 2},  {64, 0.0f, 1e-3f, 0.0f, 0.0f, 1},
+        {1, 0.0f, 0.0f, 0.0f, 0.0f, 2},
+    };
+    for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
+        const struct setting *st = &set[k];
+        struct mlp a, b;
+        float *xa, *xb;
+        uint8_t *ya, *yb;
+        make_batch(&a, sizes, 4, CFG_ACT_RELU, st->B, st->B, -1.0, 1.0, 90 + k, &xa, &ya);
+        make_batch(&b, sizes, 4, CFG_ACT_RELU, st->B, st->B, -1.0, 1.0, 90 + k, &xb, &yb);
+        mlp_set_threads(&a, st->threads);
+        mlp_set_threads(&b, st->threads);
+        struct rng ra, rb;
+        rng_init(&ra, 5, RNG_STREAM_DROPOUT);
+        rng_init(&rb, 5, RNG_STREAM_DROPOUT);
+        double la = 0.0, lb = 0.0;
+        size_t ca = 0, cb = 0;
+        for (int s = 0; s < 4; s++) {
+            la = mlp_forward_backward_dropout(&a, xa, ya, st->B, &ca, st->p_in, st->p_hid, &ra);
+            mlp_sgd_step(&a, 0.05f, st->momentum, st->decay);
+            lb = mlp_train_step(&b, xb, yb, st->B, &cb, st->p_in, st->p_hid, &rb, 0.05f,
+                                st->momentum, st->decay);
+            CHECK_MSG(la == lb && ca == cb, "setting %zu step %d: loss %.9g vs %.9g", k, s, la,
+                      lb);
+        }
+        CHECK_MSG(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
+                  "setting %zu: parameters differ", k);
+        if (st->momentum != 0.0f || st->decay != 0.0f)
+            CHECK_MSG(memcmp(a.velocity, b.velocity, a.n_params * sizeof(float)) == 0,
+                      "setting %zu: velocity differs", k);
+        free(xa);
+        free(xb);
+        free(ya);
+        free(yb);
+        mlp_free(&a);
+        mlp_free(&b);
+    }
+}
+
+/* The threaded SGD step of a large model (over the threshold for the pool)
+ * gives the single-threaded result. */
+static void test_sgd_threads(void)
+{
+    static const size_t sizes[] = {600, 512, 10};
+    struct mlp m[2];
+    float *x[2];
+    uint8_t *y[2];
+    for (size_t k = 0; k < 2; k++) {
+        make_batch(&m[k], sizes, 3, CFG_ACT_RELU, 32, 32, -1.0, 1.0, 77, &x[k], &y[k]);
+        mlp_set_threads(&m[k], k + 1);
+        CHECK(m[k].n_params > ((size_t)1 << 18));
+        for (int s = 0; s < 3; s++) {
+            mlp_forward_backward(&m[k], x[k], y[k], 32, NULL);
+            mlp_sgd_step(&m[k], 0.05f, 0.9f, 1e-3f);
+        }
+    }
+    CHECK(memcmp(m[0].params, m[1].params, m[0].n_params * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].velocity, m[1].velocity, m[0].n_params * sizeof(float)) == 0);
+    for (size_t k = 0; k < 2; k++) {
+        free(x[k]);
+        free(y[k]);
+        mlp_free(&m[k]);
+    }
+}
+
 int main(void)
 {
     test_gradients();
@@ -973,5 +1052,7 @@ int main(void)
     test_evaluate();
     test_create_errors();
     test_threads_identical();
+    test_train_step();
+    test_sgd_threads();
     return check_exit("test_mlp");
 }
