@@ -153,6 +153,38 @@ float km_sqrt_sum(float *z, size_t n)
     return sum;
 }
 
+void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
+{
+    size_t i = 0;
+    float lane[4][4];
+#if defined(__SSE2__)
+    __m128 acc[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    for (; i + 4 <= n; i += 4)
+        for (size_t r = 0; r < 4; r++) {
+            __m128 v = _mm_sqrt_ps(_mm_loadu_ps(z[r] + i));
+            _mm_storeu_ps(z[r] + i, v);
+            acc[r] = _mm_add_ps(acc[r], v);
+        }
+    for (size_t r = 0; r < 4; r++)
+        _mm_storeu_ps(lane[r], acc[r]);
+#else
+    memset(lane, 0, sizeof lane);
+    for (; i + 4 <= n; i += 4)
+        for (size_t r = 0; r < 4; r++)
+            for (size_t l = 0; l < 4; l++) {
+                z[r][i + l] = sqrtf(z[r][i + l]);
+                lane[r][l] += z[r][i + l];
+            }
+#endif
+    for (size_t r = 0; r < 4; r++) {
+        sum[r] = (lane[r][0] + lane[r][1]) + (lane[r][2] + lane[r][3]);
+        for (size_t j = i; j < n; j++) {
+            z[r][j] = sqrtf(z[r][j]);
+            sum[r] += z[r][j];
+        }
+    }
+}
+
 float km_sum_sq(const float *x, size_t n)
 {
     float lane[8] = {0};

@@ -67,15 +67,20 @@ static inline void pool_add(double *pool, const float *s, size_t k)
         pool[j] += s[j];
 }
 
-/* Triangle: z_j = sqrt(max(0, xx + cc_j - 2 s_j)), f_j = max(0, mean(z) - z_j),
- * pool_j += f_j. s is overwritten with f. */
-static inline void triangle_row(float *s, float xx, const float *cc, size_t k, double *pool)
+/* Triangle encoding, in three passes over a row s (k scores x.c_j):
+ *   tri_dist:  s_j = max(0, xx + cc_j - 2 s_j), the squared distances;
+ *   km_sqrt_sum(4): s_j = sqrt(s_j) = z_j, and their sum;
+ *   tri_code:  f_j = max(0, mu - z_j) with mu the mean of z, pool_j += f_j. */
+static inline void tri_dist(float *s, float xx, const float *cc, size_t k)
 {
     for (size_t j = 0; j < k; j++) {
         float v = xx + cc[j] - 2.0f * s[j];
         s[j] = v > 0.0f ? v : 0.0f;
     }
-    float mu = km_sqrt_sum(s, k) / (float)k;
+}
+
+static inline void tri_code(float *s, float mu, size_t k, double *pool)
+{
     for (size_t j = 0; j < k; j++) {
         float f = mu - s[j];
         s[j] = f > 0.0f ? f : 0.0f;
@@ -98,8 +103,11 @@ static inline void soft_row(float *s, float alpha, size_t k, double *pool)
  * pool is cleared at its first row and written to its output row (as float)
  * after its last. Rows come in image order and, within an image, in grid
  * order, so every sum is accumulated in the same order however the rows are
- * cut into blocks. Compiled for AVX-512, AVX2 and baseline x86-64 like
- * kn_sgemm; the loader picks one. */
+ * cut into blocks. The square-root sums of the triangle encoding are a chain
+ * of dependent additions per row; four rows at a time run four chains side by
+ * side (km_sqrt_sum4), each summed exactly as km_sqrt_sum sums one row.
+ * Compiled for AVX-512, AVX2 and baseline x86-64 like kn_sgemm; the loader
+ * picks one. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void encode_rows(const struct enc_ctx *e, size_t i0, size_t row0, size_t nr, float *S,
                         const float *xx, double *pool)
@@ -108,20 +116,39 @@ static void encode_rows(const struct enc_ctx *e, size_t i0, size_t row0, size_t 
     size_t k = m->params.k;
     bool triangle = m->params.encoder == KMEANS_TRIANGLE;
     float alpha = (float)m->params.alpha;
-    for (size_t t = 0; t < nr; t++) {
-        size_t row = row0 + t, i = row / e->npos, pos = row % e->npos;
-        size_t r = pos / e->grid, c = pos % e->grid;
-        if (pos == 0)
-            memset(pool, 0, 4 * k * sizeof *pool);
-        size_t q = 2 * (r >= e->half) + (c >= e->half);
-        if (triangle)
-            triangle_row(S + t * k, xx[row], m->centroid_sq, k, pool + q * k);
-        else
-            soft_row(S + t * k, alpha, k, pool + q * k);
-        if (pos + 1 == e->npos) {
-            float *out = e->out + (i0 + i) * 4 * k;
-            for (size_t j = 0; j < 4 * k; j++)
-                out[j] = (float)pool[j];
+    for (size_t t = 0; t < nr; t += 4) {
+        size_t g = nr - t < 4 ? nr - t : 4;
+        float mu[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (triangle) {
+            float *rows[4];
+            for (size_t u = 0; u < g; u++) {
+                rows[u] = S + (t + u) * k;
+                tri_dist(rows[u], xx[row0 + t + u], m->centroid_sq, k);
+            }
+            if (g == 4) {
+                km_sqrt_sum4(rows, k, mu);
+            } else {
+                for (size_t u = 0; u < g; u++)
+                    mu[u] = km_sqrt_sum(rows[u], k);
+            }
+            for (size_t u = 0; u < g; u++)
+                mu[u] /= (float)k;
+        }
+        for (size_t u = 0; u < g; u++) {
+            size_t row = row0 + t + u, i = row / e->npos, pos = row % e->npos;
+            size_t r = pos / e->grid, c = pos % e->grid;
+            if (pos == 0)
+                memset(pool, 0, 4 * k * sizeof *pool);
+            size_t q = 2 * (r >= e->half) + (c >= e->half);
+            if (triangle)
+                tri_code(S + (t + u) * k, mu[u], k, pool + q * k);
+            else
+                soft_row(S + (t + u) * k, alpha, k, pool + q * k);
+            if (pos + 1 == e->npos) {
+                float *out = e->out + (i0 + i) * 4 * k;
+                for (size_t j = 0; j < 4 * k; j++)
+                    out[j] = (float)pool[j];
+            }
         }
     }
 }

@@ -33,6 +33,9 @@ size_t km_workers(const struct kmeans_exec *exec, size_t n_tasks);
  * accumulated in 4 interleaved float lanes (fixed order) and combined as
  * (l0 + l1) + (l2 + l3), then the tail. Same result with or without SSE2. */
 float km_sqrt_sum(float *z, size_t n);
+/* km_sqrt_sum of four rows at once: z[r] and sum[r] exactly as
+ * sum[r] = km_sqrt_sum(z[r], n) (the four sums run side by side). */
+void km_sqrt_sum4(float *const z[4], size_t n, float sum[4]);
 
 /* Sum of squares of x[0..n), in 8 float lanes, combined in double. */
 float km_sum_sq(const float *x, size_t n);

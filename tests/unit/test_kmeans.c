@@ -23,6 +23,8 @@
 #include "runner/kmeans.h"
 #include "runner/rng.h"
 
+#include "../../src/features/kmeans_internal.h"
+
 /* Smooth-ish random images: per channel a random gradient plus a few
  * random-phase sinusoids plus noise, clamped to 0..255. */
 static uint8_t *make_images(size_t n, uint64_t seed)
@@ -613,6 +615,35 @@ static void test_fit_encode(void)
     free(imgs);
 }
 
+/* km_sqrt_sum4 gives, row by row, exactly km_sqrt_sum's roots and sums
+ * (lengths with and without a tail). */
+static void test_sqrt_sum4(void)
+{
+    static const size_t lens[] = {0, 3, 4, 17, 1600, 1603};
+    struct rng r;
+    rng_init(&r, 11, 1);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        float *a[4], *b[4];
+        for (size_t q = 0; q < 4; q++) {
+            a[q] = malloc((n + 1) * sizeof(float));
+            b[q] = malloc((n + 1) * sizeof(float));
+            for (size_t j = 0; j < n; j++)
+                a[q][j] = b[q][j] = (float)rng_range(&r, 0.0, 1000.0);
+        }
+        float sum4[4], sum1[4];
+        km_sqrt_sum4(a, n, sum4);
+        for (size_t q = 0; q < 4; q++) {
+            sum1[q] = km_sqrt_sum(b[q], n);
+            CHECK_MSG(memcmp(&sum1[q], &sum4[q], sizeof(float)) == 0, "n %zu row %zu: %.9g vs %.9g",
+                      n, q, sum1[q], sum4[q]);
+            CHECK(n == 0 || memcmp(a[q], b[q], n * sizeof(float)) == 0);
+            free(a[q]);
+            free(b[q]);
+        }
+    }
+}
+
 int main(void)
 {
     test_params();
@@ -621,5 +652,6 @@ int main(void)
     test_zca();
     test_cluster();
     test_fit_encode();
+    test_sqrt_sum4();
     return check_exit("test_kmeans");
 }
