@@ -10,6 +10,7 @@
 #ifndef RUNNER_PLOT_H
 #define RUNNER_PLOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -33,5 +34,18 @@ int plot_svg_write(FILE *out, const struct plot_run *runs, size_t n_runs, const 
  * (it must be a trusted HTML fragment; may be NULL), and the SVG inline. */
 int report_html_write(FILE *out, const char *title, const char *table_html,
                       const struct plot_run *runs, size_t n_runs, struct rn_err *err);
+
+/* Axis ticks at "nice" steps (1, 2 or 5 times a power of ten) covering
+ * [lo, hi] with about `target` intervals: ticks are lo + i*step for i in
+ * 0..n-1, the last one being hi. A zero range is widened around the value;
+ * integer_steps forces a step of at least 1 (epochs). `decimals` is how many
+ * digits after the point the tick labels need. Exposed for tests. */
+struct plot_ticks {
+    double lo, hi, step;
+    size_t n;
+    int decimals;
+};
+void plot_nice_ticks(double lo, double hi, size_t target, bool integer_steps,
+                     struct plot_ticks *t);
 
 #endif
