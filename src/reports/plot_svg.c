@@ -154,9 +154,9 @@ static double py(const struct frame *fr, double y)
 
 static void wr_xy(struct wr *w, double x, double y)
 {
-    wr_num(w, x, 2);
+    wr_coord(w, x);
     wr_str(w, " ");
-    wr_num(w, y, 2);
+    wr_coord(w, y);
 }
 
 static void marker_attrs(struct wr *w, size_t run, bool mid_only)
@@ -260,9 +260,9 @@ static void panel(struct wr *w, int p, const struct plot_run *runs, size_t n_run
 
     wr_fmt(w, "<g class=\"panel\" id=\"panel-%s\">\n", names[p]);
     wr_str(w, "<text x=\"");
-    wr_num(w, cx, 1);
+    wr_coord(w, cx);
     wr_str(w, "\" y=\"");
-    wr_num(w, fr.top - 12.0, 1);
+    wr_coord(w, fr.top - 12.0);
     wr_fmt(w, "\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
            titles[p]);
     /* Grid and tick labels. */
@@ -270,34 +270,34 @@ static void panel(struct wr *w, int p, const struct plot_run *runs, size_t n_run
     for (size_t i = 0; i < fr.yt.n; i++) {
         double y = py(&fr, fr.yt.lo + (double)i * fr.yt.step);
         wr_str(w, "<line x1=\"");
-        wr_num(w, fr.x0, 2);
+        wr_coord(w, fr.x0);
         wr_str(w, "\" x2=\"");
-        wr_num(w, right, 2);
+        wr_coord(w, right);
         wr_str(w, "\" y1=\"");
-        wr_num(w, y, 2);
+        wr_coord(w, y);
         wr_str(w, "\" y2=\"");
-        wr_num(w, y, 2);
+        wr_coord(w, y);
         wr_str(w, "\"/>\n");
     }
     for (size_t i = 0; i < fr.xt.n; i++) {
         double x = px(&fr, fr.xt.lo + (double)i * fr.xt.step);
         wr_str(w, "<line x1=\"");
-        wr_num(w, x, 2);
+        wr_coord(w, x);
         wr_str(w, "\" x2=\"");
-        wr_num(w, x, 2);
+        wr_coord(w, x);
         wr_str(w, "\" y1=\"");
-        wr_num(w, fr.top, 2);
+        wr_coord(w, fr.top);
         wr_str(w, "\" y2=\"");
-        wr_num(w, bottom, 2);
+        wr_coord(w, bottom);
         wr_str(w, "\"/>\n");
     }
     wr_str(w, "</g>\n<g class=\"ticks\" fill=\"#333333\">\n");
     for (size_t i = 0; i < fr.yt.n; i++) {
         double v = fr.yt.lo + (double)i * fr.yt.step;
         wr_str(w, "<text class=\"ytick\" x=\"");
-        wr_num(w, fr.x0 - 6.0, 2);
+        wr_coord(w, fr.x0 - 6.0);
         wr_str(w, "\" y=\"");
-        wr_num(w, py(&fr, v) + 4.0, 2);
+        wr_coord(w, py(&fr, v) + 4.0);
         wr_str(w, "\" text-anchor=\"end\">");
         wr_num(w, v, fr.yt.decimals);
         wr_str(w, "</text>\n");
@@ -305,9 +305,9 @@ static void panel(struct wr *w, int p, const struct plot_run *runs, size_t n_run
     for (size_t i = 0; i < fr.xt.n; i++) {
         double v = fr.xt.lo + (double)i * fr.xt.step;
         wr_str(w, "<text class=\"xtick\" x=\"");
-        wr_num(w, px(&fr, v), 2);
+        wr_coord(w, px(&fr, v));
         wr_str(w, "\" y=\"");
-        wr_num(w, bottom + 16.0, 2);
+        wr_coord(w, bottom + 16.0);
         wr_str(w, "\" text-anchor=\"middle\">");
         wr_num(w, v, fr.xt.decimals);
         wr_str(w, "</text>\n");
@@ -315,27 +315,27 @@ static void panel(struct wr *w, int p, const struct plot_run *runs, size_t n_run
     wr_str(w, "</g>\n");
     /* Frame and axis titles. */
     wr_str(w, "<rect x=\"");
-    wr_num(w, fr.x0, 2);
+    wr_coord(w, fr.x0);
     wr_str(w, "\" y=\"");
-    wr_num(w, fr.top, 2);
+    wr_coord(w, fr.top);
     wr_str(w, "\" width=\"");
-    wr_num(w, PANEL_W, 2);
+    wr_coord(w, PANEL_W);
     wr_str(w, "\" height=\"");
-    wr_num(w, PANEL_H, 2);
+    wr_coord(w, PANEL_H);
     wr_str(w, "\" fill=\"none\" stroke=\"#444444\"/>\n<text x=\"");
-    wr_num(w, cx, 2);
+    wr_coord(w, cx);
     wr_str(w, "\" y=\"");
-    wr_num(w, bottom + 38.0, 2);
+    wr_coord(w, bottom + 38.0);
     wr_str(w, "\" text-anchor=\"middle\">epoch</text>\n<text transform=\"translate(");
-    wr_num(w, fr.x0 - 58.0, 2);
+    wr_coord(w, fr.x0 - 58.0);
     wr_str(w, " ");
-    wr_num(w, fr.top + PANEL_H / 2, 2);
+    wr_coord(w, fr.top + PANEL_H / 2);
     wr_fmt(w, ") rotate(-90)\" text-anchor=\"middle\">%s</text>\n", ytitles[p]);
     if (!any) {
         wr_str(w, "<text x=\"");
-        wr_num(w, cx, 2);
+        wr_coord(w, cx);
         wr_str(w, "\" y=\"");
-        wr_num(w, fr.top + PANEL_H / 2, 2);
+        wr_coord(w, fr.top + PANEL_H / 2);
         wr_str(w, "\" text-anchor=\"middle\" fill=\"#777777\">no data</text>\n");
     }
     /* Curves: train first so the solid test line is drawn on top. */
@@ -350,14 +350,14 @@ static void legend(struct wr *w, const struct plot_run *runs, size_t n_runs)
     const double y0 = LEGEND_TOP;
     wr_str(w, "<g class=\"legend\">\n");
     wr_str(w, "<path d=\"M80 ");
-    wr_num(w, y0, 2);
+    wr_coord(w, y0);
     wr_str(w, " h30\" stroke=\"#444444\" stroke-width=\"1.8\" stroke-dasharray=\"6 4\"/>\n"
               "<text x=\"116\" y=\"");
-    wr_num(w, y0 + 4.0, 2);
+    wr_coord(w, y0 + 4.0);
     wr_str(w, "\">train (dashed)</text>\n<path d=\"M230 ");
-    wr_num(w, y0, 2);
+    wr_coord(w, y0);
     wr_str(w, " h30\" stroke=\"#444444\" stroke-width=\"1.8\"/>\n<text x=\"266\" y=\"");
-    wr_num(w, y0 + 4.0, 2);
+    wr_coord(w, y0 + 4.0);
     wr_str(w, "\">test (solid)</text>\n");
     for (size_t r = 0; r < n_runs; r++) {
         double lx = panel_x[0] + (double)(r % 2) * LEGEND_COL_W;
@@ -367,9 +367,9 @@ static void legend(struct wr *w, const struct plot_run *runs, size_t n_runs)
         wr_fmt(w, " h14 h14\" stroke=\"%s\" stroke-width=\"3\"", colour_of(r));
         marker_attrs(w, r, true);
         wr_str(w, "/><text x=\"");
-        wr_num(w, lx + 36.0, 2);
+        wr_coord(w, lx + 36.0);
         wr_str(w, "\" y=\"");
-        wr_num(w, ly + 4.0, 2);
+        wr_coord(w, ly + 4.0);
         wr_str(w, "\">");
         if (runs[r].label && runs[r].label[0])
             wr_text(w, runs[r].label, LABEL_MAX_CP);
@@ -387,20 +387,20 @@ void svg_emit(struct wr *w, const struct plot_run *runs, size_t n_runs, const ch
     if (!title || !title[0])
         title = "Learning curves";
     wr_str(w, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"");
-    wr_num(w, SVG_W, 0);
+    wr_coord(w, SVG_W);
     wr_str(w, "\" height=\"");
-    wr_num(w, height, 0);
+    wr_coord(w, height);
     wr_str(w, "\" viewBox=\"0 0 ");
-    wr_num(w, SVG_W, 0);
+    wr_coord(w, SVG_W);
     wr_str(w, " ");
-    wr_num(w, height, 0);
+    wr_coord(w, height);
     wr_str(w, "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
               "<title>");
     wr_text(w, title, TITLE_MAX_CP);
     wr_str(w, "</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n");
     marker_defs(w, n_runs);
     wr_str(w, "<text x=\"");
-    wr_num(w, SVG_W / 2, 0);
+    wr_coord(w, SVG_W / 2);
     wr_str(w, "\" y=\"30\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">");
     wr_text(w, title, TITLE_MAX_CP);
     wr_str(w, "</text>\n");

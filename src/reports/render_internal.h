@@ -25,6 +25,8 @@ void wr_fmt(struct wr *w, const char *fmt, ...) __attribute__((format(printf, 2,
  * mantissa 'e' exponent. A non-finite x is written as 0 (callers never pass
  * one; this keeps "nan" out of the output in any case). */
 void wr_num(struct wr *w, double x, int decimals);
+/* A coordinate: at most two decimals, trailing zeros dropped. */
+void wr_coord(struct wr *w, double x);
 /* Text with &, <, >, " and ' escaped, invalid UTF-8 replaced by U+FFFD,
  * control characters (C0, DEL, C1) replaced by a space, and at most max_cp
  * code points (then an ellipsis); max_cp 0 means no limit. */

@@ -72,6 +72,22 @@ void wr_num(struct wr *w, double x, int decimals)
     wr_fmt(w, "e%d", e);
 }
 
+void wr_coord(struct wr *w, double x)
+{
+    char buf[64];
+    if (!isfinite(x) || fabs(x) >= 1e9)
+        x = 0.0; /* geometry is always well inside this */
+    fixed(buf, sizeof buf, x, 2);
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '0')
+        buf[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    if (strcmp(buf, "-0") == 0 || n == 0)
+        strcpy(buf, "0");
+    wr_str(w, buf);
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4) with its code point, or 0
  * if the bytes there are not valid UTF-8 (overlong, surrogate, > U+10FFFF,
  * truncated). */
