@@ -624,13 +624,19 @@ static int write_csv(const struct rtab *t, FILE *out)
     return RN_OK;
 }
 
+/* Numbers go in as raw text: cJSON prints doubles with 15 significant digits
+ * whenever that is within an epsilon, which loses the last bits; the
+ * shortest round-trip form (and exact integers) keep the stored value. */
 static cJSON *json_value(const struct query_value *v)
 {
+    char buf[64];
     switch (v->type) {
     case QV_INT:
-        return cJSON_CreateNumber((double)v->i);
+        snprintf(buf, sizeof buf, "%lld", (long long)v->i);
+        return cJSON_CreateRaw(buf);
     case QV_REAL:
-        return isfinite(v->d) ? cJSON_CreateNumber(v->d) : cJSON_CreateNull();
+        return isfinite(v->d) ? cJSON_CreateRaw(query_format_real(v->d, buf, sizeof buf))
+                              : cJSON_CreateNull();
     case QV_TEXT:
         return cJSON_CreateString(v->s ? v->s : "");
     default:

@@ -591,6 +591,24 @@ static void test_list_table(void)
     free(empty);
     rtab_free(&t);
 
+    /* json and csv keep every bit of a stored double */
+    struct query_run exact = {.id = 9007199254740993LL, .name = "x", .status = "completed",
+                              .final_test_acc = 0.1 + 0.2, .best_test_acc = 1.0 / 3.0};
+    CHECK(list_build(&exact, 1, &t, &err) == RN_OK);
+    char *js = render(&t, RTAB_JSON);
+    doc = js ? cJSON_Parse(js) : NULL;
+    cJSON *x = cJSON_GetArrayItem(doc, 0);
+    CHECK(x && cJSON_GetObjectItem(x, "final_test_acc")->valuedouble == 0.1 + 0.2);
+    CHECK(x && cJSON_GetObjectItem(x, "best_test_acc")->valuedouble == 1.0 / 3.0);
+    CHECK_STR_CONTAINS(js, "9007199254740993"); /* ids beyond 2^53 printed exactly */
+    cJSON_Delete(doc);
+    free(js);
+    csv = render(&t, RTAB_CSV);
+    CHECK_STR_CONTAINS(csv, "\n9007199254740993,x,completed,0,,0.30000000000000004,"
+                            "0.3333333333333333,");
+    free(csv);
+    rtab_free(&t);
+
     enum rtab_format fmt;
     CHECK(rtab_parse_format("markdown", &fmt) && fmt == RTAB_MARKDOWN);
     CHECK(rtab_parse_format("csv", &fmt) && fmt == RTAB_CSV);
