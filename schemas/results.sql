@@ -139,6 +139,14 @@ JOIN runs r ON r.id = e.run_id;
 -- same apart from augmentation.* (and name, output.*, features.cache*), with
 -- both runs' final test accuracy and loss and the differences augmented -
 -- original. Runs of any status; a run without epochs has NULL metrics.
+--
+-- "The same config" is decided on a signature per run: its params (minus the
+-- keys left out) as SQL literals, 'key'=value, in key order, joined by a
+-- window group_concat (a window aggregates its frame in ORDER BY order, so
+-- the text does not depend on the order rows are stored in). quote() writes
+-- text quoted and reals so that they read back exactly, which makes equal
+-- signatures mean equal params; an integral real is written as the integer,
+-- as IS compares them.
 CREATE VIEW IF NOT EXISTS augmentation_pairs AS
 WITH cmp AS (             -- the params that must agree
     SELECT run_id, key, value FROM params
@@ -146,15 +154,19 @@ WITH cmp AS (             -- the params that must agree
       AND key NOT IN ('features.cache', 'features.cache_dir')
       AND key NOT GLOB 'augmentation.*'
 ),
-n AS (SELECT run_id, count(*) AS n FROM cmp GROUP BY run_id),
-flag AS (SELECT run_id, value AS on_ FROM params WHERE key = 'augmentation.enabled'),
-matched AS (              -- candidate pairs and how many params agree
-    SELECT o.run_id AS orig, a.run_id AS aug, count(*) AS k
-    FROM flag o
-    JOIN flag a ON o.on_ = 0 AND a.on_ = 1
-    JOIN cmp x ON x.run_id = o.run_id
-    JOIN cmp y ON y.run_id = a.run_id AND y.key = x.key AND y.value IS x.value
-    GROUP BY o.run_id, a.run_id
+sig AS MATERIALIZED (
+    SELECT DISTINCT run_id,
+           group_concat(quote(key) || '=' ||
+                        CASE WHEN typeof(value) = 'real' AND value = CAST(value AS INTEGER)
+                             THEN quote(CAST(value AS INTEGER)) ELSE quote(value) END, ',')
+               OVER (PARTITION BY run_id ORDER BY key
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS sig
+    FROM cmp
+),
+side AS MATERIALIZED (    -- signature and augmentation.enabled of every run
+    SELECT s.run_id, s.sig, f.value AS on_
+    FROM sig s
+    JOIN params f ON f.run_id = s.run_id AND f.key = 'augmentation.enabled'
 )
 SELECT o.id                                AS orig_run_id,
        o.name                              AS orig_name,
@@ -168,19 +180,18 @@ SELECT o.id                                AS orig_run_id,
        o.final_test_loss                   AS orig_test_loss,
        a.final_test_loss                   AS aug_test_loss,
        a.final_test_loss - o.final_test_loss AS test_loss_diff
-FROM matched m
-JOIN n no ON no.run_id = m.orig AND no.n = m.k    -- every param of the original
-JOIN n na ON na.run_id = m.aug  AND na.n = m.k    -- and of the augmented run agrees
-JOIN runs o ON o.id = m.orig
-JOIN runs a ON a.id = m.aug;
+FROM side so
+JOIN side sa ON sa.sig = so.sig AND so.on_ = 0 AND sa.on_ = 1
+JOIN runs o ON o.id = so.run_id
+JOIN runs a ON a.id = sa.run_id;
 
 -- Seed aggregates: completed runs grouped by config apart from the seed (and
--- name, output.*, features.cache*). One row per group, including groups of one
--- run: group_id is the group's lowest run id, name the name of its newest run,
--- augmented its augmentation.enabled; the mean, sample standard deviation
--- (n - 1; NULL for one run), minimum and maximum of the final test accuracy,
--- and the mean best test accuracy. Needs SQLite's math functions (sqrt),
--- which Debian's SQLite has.
+-- name, output.*, features.cache*; the same signature as above). One row per
+-- group, including groups of one run: group_id is the group's lowest run id,
+-- name the name of its newest run, augmented its augmentation.enabled; the
+-- mean, sample standard deviation (n - 1; NULL for one run), minimum and
+-- maximum of the final test accuracy, and the mean best test accuracy. Needs
+-- SQLite's math functions (sqrt), which Debian's SQLite has.
 CREATE VIEW IF NOT EXISTS seed_summary AS
 WITH cmp AS (
     SELECT p.run_id, p.key, p.value FROM params p
@@ -188,20 +199,16 @@ WITH cmp AS (
     WHERE p.key <> 'name' AND p.key NOT GLOB 'output.*'
       AND p.key NOT IN ('features.cache', 'features.cache_dir', 'seed')
 ),
-n AS (SELECT run_id, count(*) AS n FROM cmp GROUP BY run_id),
-same AS (                 -- (r, s): every param of r and of s agrees
-    SELECT x.run_id AS r, y.run_id AS s, count(*) AS k
-    FROM cmp x
-    JOIN cmp y ON y.key = x.key AND y.value IS x.value
-    GROUP BY x.run_id, y.run_id
+sig AS MATERIALIZED (
+    SELECT DISTINCT run_id,
+           group_concat(quote(key) || '=' ||
+                        CASE WHEN typeof(value) = 'real' AND value = CAST(value AS INTEGER)
+                             THEN quote(CAST(value AS INTEGER)) ELSE quote(value) END, ',')
+               OVER (PARTITION BY run_id ORDER BY key
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS sig
+    FROM cmp
 ),
-grp AS (
-    SELECT sm.r AS run_id, min(sm.s) AS group_id
-    FROM same sm
-    JOIN n nr ON nr.run_id = sm.r AND nr.n = sm.k
-    JOIN n ns ON ns.run_id = sm.s AND ns.n = sm.k
-    GROUP BY sm.r
-),
+grp AS (SELECT run_id, min(run_id) OVER (PARTITION BY sig) AS group_id FROM sig),
 agg AS (
     SELECT g.group_id, count(*) AS runs, count(DISTINCT r.seed) AS seeds,
            max(g.run_id) AS newest, avg(r.final_test_acc) AS mean_test_acc,

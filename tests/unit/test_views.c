@@ -312,6 +312,46 @@ static void test_views_added(void)
     sqlite3_close(db);
 }
 
+/* The pairing signature: text that would collide if params were simply
+ * joined with separators does not pair; insertion order does not matter; an
+ * integral real equals the integer (as IS says); NULL equals NULL; integer 2
+ * differs from text '2'. */
+static void test_signature(void)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/sig.db", g_dir);
+    struct store *s = NULL;
+    struct rn_err err = {0};
+    CHECK_MSG(store_open(path, &s, &err) == RN_OK, "%s", err.msg);
+    store_close(s);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    const char *sql =
+        "INSERT INTO runs (id, uid, name, started_at) VALUES"
+        " (1, 'u1', 'o1', 't'), (2, 'u2', 'a2', 't'), (3, 'u3', 'o3', 't'),"
+        " (4, 'u4', 'a4', 't'), (5, 'u5', 'o5', 't'), (6, 'u6', 'a6', 't');"
+        /* 1 and 2: k1 = "x,k2=y" against k1 = x, k2 = y */
+        "INSERT INTO params VALUES (1, 'augmentation.enabled', 0),"
+        " (1, 'k1', 'x,k2=y');"
+        "INSERT INTO params VALUES (2, 'k2', 'y'), (2, 'k1', 'x'),"
+        " (2, 'augmentation.enabled', 1);"
+        /* 3 and 4: the same params inserted in another order, 2 vs 2.0, NULLs */
+        "INSERT INTO params VALUES (3, 'a', 2), (3, 'b', NULL), (3, 'c', 'z'),"
+        " (3, 'augmentation.enabled', 0), (3, 'name', 'o3');"
+        "INSERT INTO params VALUES (4, 'name', 'a4'), (4, 'augmentation.enabled', 1),"
+        " (4, 'c', 'z'), (4, 'b', NULL), (4, 'a', 2.0);"
+        /* 5 and 6: integer 2 vs text '2' */
+        "INSERT INTO params VALUES (5, 'augmentation.enabled', 0), (5, 'a', 2);"
+        "INSERT INTO params VALUES (6, 'augmentation.enabled', 1), (6, 'a', '2');";
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(q(db, "SELECT orig_run_id, aug_run_id FROM augmentation_pairs"));
+    CHECK(row() && integer(0) == 3 && integer(1) == 4);
+    CHECK(!row());
+    sqlite3_finalize(g_st);
+    g_st = NULL;
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     strcpy(g_dir, "/tmp/test_views.XXXXXX");
@@ -330,13 +370,11 @@ int main(void)
     g_st = NULL;
     sqlite3_close(db);
     test_views_added();
+    test_signature();
 
-    const char *side[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", g_db, side[i]);
-        unlink(p);
-    }
-    rmdir(g_dir);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
     return check_exit("test_views");
 }
