@@ -4,6 +4,7 @@
 #define RUNNER_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct run_options {
     const char *config_path;
@@ -17,8 +18,38 @@ struct run_options {
 int cmd_run(const struct run_options *opt);
 int cmd_validate(int argc, char **argv);
 int cmd_schema(void);
+/* runner list / compare / plot / report: argv holds the arguments after the
+ * command name. They open the database read-only. */
+int cmd_list(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* The database the read-only commands use without --db: the stock
+ * experiment files' output.database. */
+#define CLI_DEFAULT_DB "results/results.db"
+
+/* Runs picked on a command line (ids or names, or the default pair) with
+ * their params and epochs, for compare, plot and report. */
+struct query_db;
+struct query_run;
+struct query_epoch;
+struct cli_runset {
+    struct query_db *db;
+    size_t n;
+    struct query_run *runs;
+    struct query_epoch **epochs;
+    size_t *n_epochs;
+};
+/* Open db_path read-only, resolve the n_specs specs (none: the default
+ * pair), load each run with params and epochs; a run without epochs is an
+ * error. Prints the error and returns the exit code, or 0. */
+int cli_runset_load(const char *db_path, char **specs, size_t n_specs, struct cli_runset *rs);
+void cli_runset_free(struct cli_runset *rs);
 
 /* Print "runner: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "runner: <msg>" and the usage text to stderr; returns RN_ERR_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -241,6 +241,26 @@ static int create_schema(struct store *s, struct rn_err *err)
     return commit(s, err);
 }
 
+/* An existing runner database of this version may predate the views: add the
+ * missing ones (the part of the compiled-in schema after the "-- @views"
+ * marker, all CREATE VIEW IF NOT EXISTS). One write transaction that changes
+ * nothing when they are all there; rows are never touched. */
+static int ensure_views(struct store *s, struct rn_err *err)
+{
+    static const char marker[] = "\n-- @views\n";
+    const char *views = strstr(store_schema_sql, marker);
+    if (!views)
+        return rn_fail(err, RN_ERR_GENERIC, "%s: compiled-in schema has no views section",
+                       s->path);
+    if (begin(s, err) != RN_OK)
+        return RN_ERR_OUTPUT;
+    if (exec_sql(s, views + 1, "cannot create views", err) != RN_OK) {
+        rollback(s);
+        return RN_ERR_OUTPUT;
+    }
+    return commit(s, err);
+}
+
 int store_open(const char *path, struct store **out, struct rn_err *err)
 {
     *out = NULL;
@@ -285,6 +305,8 @@ int store_open(const char *path, struct store **out, struct rn_err *err)
         code = exec_sql(s, "PRAGMA synchronous = FULL", "cannot set synchronous mode", err);
     if (code == RN_OK && (kind == DB_FRESH || kind == DB_OLDER))
         code = create_schema(s, err); /* creates or upgrades, under the write lock */
+    if (code == RN_OK && kind != DB_FRESH)
+        code = ensure_views(s, err); /* an upgraded or existing database */
     if (code != RN_OK) {
         store_close(s);
         return code;

@@ -735,6 +735,8 @@ static void test_upgrade_v1(void)
     CHECK(q_type(db, "SELECT sweep_id FROM runs WHERE uid = 'old-1'", 0, NULL) == SQLITE_NULL);
     CHECK(q_int(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name IN "
                     "('sweep_id', 'overrides', 'pid', 'checkpoint_path')", 0, NULL) == 4);
+    CHECK(q_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", 0, NULL) == 4);
+    CHECK(q_int(db, "SELECT count(*) FROM run_summary WHERE name = 'kept'", 0, NULL) == 1);
     CHECK(strcmp(q_text(db, "PRAGMA integrity_check", 0, NULL), "ok") == 0);
     raw_close(db);
     /* Opening again is a no-op. */
