@@ -52,11 +52,15 @@ static size_t term_width(const struct progress *p)
     return 80;
 }
 
-/* Draw text as the in-place line, cut to the terminal width so it never
- * wraps (a wrapped line cannot be rewritten with "\r"). */
-static void draw(struct progress *p, const char *text)
+/* Draw text (or, if it does not fit, the shorter alt) as the in-place line,
+ * cut to the terminal width so it never wraps (a wrapped line cannot be
+ * rewritten with "\r"). */
+static void draw(struct progress *p, const char *text, const char *alt)
 {
-    size_t len = strlen(text), width = term_width(p) - 1;
+    size_t width = term_width(p) - 1;
+    if (strlen(text) > width)
+        text = alt;
+    size_t len = strlen(text);
     if (len > width)
         len = width;
     fputc('\r', p->out);
@@ -120,14 +124,16 @@ void progress_batch(void *ctx, const struct train_progress *tp)
     double per_epoch = p->epochs_done ? (p->epoch_start - p->train_start) / (double)p->epochs_done
                                       : (t - p->epoch_start) / frac;
     double eta = per_epoch * (1.0 - frac) + per_epoch * (double)(tp->epochs - tp->epoch);
-    char el[32], et[32], line[256];
+    char el[32], et[32], line[256], alt[256];
     fmt_dur(el, sizeof el, elapsed);
     fmt_dur(et, sizeof et, eta);
     snprintf(line, sizeof line,
              "epoch %zu/%zu  batch %zu/%zu (%.0f%%)  loss %.4f acc %.2f%%  %s elapsed  ETA %s",
              tp->epoch, tp->epochs, tp->batch, tp->batches, 100.0 * frac, tp->loss,
              100.0 * tp->acc, el, et);
-    draw(p, line);
+    snprintf(alt, sizeof alt, "ep %zu/%zu %.0f%% loss %.3f acc %.1f%% ETA %s", tp->epoch,
+             tp->epochs, 100.0 * frac, tp->loss, 100.0 * tp->acc, et);
+    draw(p, line, alt);
 }
 
 void progress_epoch(struct progress *p, const struct epoch_metrics *m, size_t epochs)
@@ -191,11 +197,12 @@ int progress_feature(void *ctx, const char *stage, size_t done, size_t total)
         return 0;
     double frac = total ? (double)done / (double)total : 0.0;
     double in_stage = t - p->stage_start;
-    char el[32], et[32], line[256];
+    char el[32], et[32], line[256], alt[256];
     fmt_dur(el, sizeof el, t - p->feat_start);
     fmt_dur(et, sizeof et, frac > 0.0 ? in_stage * (1.0 - frac) / frac : NAN);
     snprintf(line, sizeof line, "features: %s %zu/%zu (%.0f%%)  %s elapsed  ETA %s", stage,
              done, total, 100.0 * frac, el, et);
-    draw(p, line);
+    snprintf(alt, sizeof alt, "%s %.0f%% ETA %s", stage, 100.0 * frac, et);
+    draw(p, line, alt);
     return 0;
 }
