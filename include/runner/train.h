@@ -23,6 +23,24 @@ struct train_split {
 
 typedef int (*train_epoch_fn)(void *ctx, const struct epoch_metrics *m, struct rn_err *err);
 
+/* Progress inside an epoch, after each mini-batch: the running means of the
+ * epoch so far. For display only; nothing in training reads it back. */
+struct train_progress {
+    size_t epoch, epochs;    /* 1-based epoch of cfg->epochs */
+    size_t batch, batches;   /* mini-batches done in this epoch (1..batches) */
+    double loss, acc;        /* mean train loss and accuracy (fraction) so far */
+};
+
+typedef void (*train_batch_fn)(void *ctx, const struct train_progress *p);
+
+/* What train_run_hooks calls: on_epoch after each epoch (required), on_batch
+ * after each mini-batch (optional, NULL for none); both get ctx. */
+struct train_hooks {
+    train_epoch_fn on_epoch;
+    train_batch_fn on_batch;
+    void *ctx;
+};
+
 struct train_outcome {
     enum run_status status;  /* RUN_COMPLETED or RUN_DIVERGED */
     size_t epochs_done;      /* epochs fully recorded */
@@ -43,5 +61,12 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
               const struct train_split *train, const struct train_split *val,
               const struct train_split *test, train_epoch_fn on_epoch, void *ctx,
               struct train_outcome *out, struct rn_err *err);
+
+/* train_run with per-batch progress: identical results, plus
+ * hooks->on_batch (if non-NULL) after every mini-batch. */
+int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
+                    const struct train_split *train, const struct train_split *val,
+                    const struct train_split *test, const struct train_hooks *hooks,
+                    struct train_outcome *out, struct rn_err *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "runner/augment.h"
 #include "runner/cifar.h"
 #include "runner/config.h"
@@ -31,7 +32,7 @@ struct epoch_sink {
     struct runlog *log;
     int64_t run_id;
     size_t epochs;
-    bool quiet;
+    struct progress *progress;
 };
 
 static double wall_now(void)
@@ -86,16 +87,15 @@ static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err 
     int rc = runlog_add_epoch(s->log, m, err);
     if (rc == RN_OK)
         rc = store_run_epoch(s->store, s->run_id, m, err);
-    if (rc == RN_OK && !s->quiet) {
-        fprintf(stderr,
-                "epoch %zu/%zu  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%",
-                m->epoch, s->epochs, m->train_loss, 100.0 * m->train_acc, m->test_loss,
-                100.0 * m->test_acc);
-        if (m->has_val)
-            fprintf(stderr, "  val loss %.4f acc %.2f%%", m->val_loss, 100.0 * m->val_acc);
-        fprintf(stderr, "  lr %g  %.2fs\n", m->lr, m->seconds);
-    }
+    if (rc == RN_OK)
+        progress_epoch(s->progress, m, s->epochs);
     return rc;
+}
+
+static void batch_progress(void *ctx, const struct train_progress *tp)
+{
+    struct epoch_sink *s = ctx;
+    progress_batch(s->progress, tp);
 }
 
 /* Copy the images/labels listed in idx[0..n) of src into dst. */
@@ -210,24 +210,6 @@ static size_t online_cpus(void)
     return n > 0 ? (size_t)n : 1;
 }
 
-/* Progress of the feature stage: a line at most every 10 s and at the end
- * of each stage. */
-struct feature_progress {
-    bool quiet;
-    double start, last;
-};
-
-static int feature_progress(void *ctx, const char *stage, size_t done, size_t total)
-{
-    struct feature_progress *p = ctx;
-    double t = wall_now();
-    if (p->quiet || (done < total && t - p->last < 10.0))
-        return 0;
-    p->last = t;
-    fprintf(stderr, "runner: features: %s %zu/%zu (%.0fs)\n", stage, done, total, t - p->start);
-    return 0;
-}
-
 /* The user's .npy files, with their digests, for the run's identity. */
 static int npy_identity(const struct experiment *cfg, struct cifar_file *files, size_t *n,
                         struct rn_err *err)
@@ -267,6 +249,8 @@ int cmd_run(const struct run_options *opt)
     char *db_dir = NULL, *json_path = NULL;
     bool run_started = false;
     int64_t run_id = 0;
+    struct progress prog;
+    progress_init(&prog, stderr, opt->quiet);
     memset(files, 0, sizeof files);
 
     int rc = cfg_load_file(opt->config_path, &cfg, &err);
@@ -360,8 +344,9 @@ int cmd_run(const struct run_options *opt)
         /* ---- features -------------------------------------------------- */
         struct fset_images imgs = {&train, train_final, &val, &test, files, n_files};
         struct fset_cache cache;
-        struct feature_progress fp = {opt->quiet, wall_now(), 0.0};
-        rc = fset_from_images(&cfg, &imgs, threads, feature_progress, &fp, &fs, &cache, &err);
+        progress_features_begin(&prog);
+        rc = fset_from_images(&cfg, &imgs, threads, progress_feature, &prog, &fs, &cache, &err);
+        progress_clear(&prog);
         if (rc != RN_OK)
             goto done;
         if (!opt->quiet && cache.used) {
@@ -439,10 +424,14 @@ int cmd_run(const struct run_options *opt)
                 (long long)run_id, uid, s_train.n, s_train.dim, s_test.n, threads,
                 threads == 1 ? "" : "s");
 
-    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet};
+    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, &prog};
+    /* The per-batch line is only for a terminal; elsewhere no callback. */
+    struct train_hooks hooks = {record_epoch, prog.tty ? batch_progress : NULL, &sink};
     struct train_outcome outcome;
-    rc = train_run(&cfg.training, cfg.seed, &model, &s_train, fs.val.rows ? &s_val : NULL, &s_test,
-                   record_epoch, &sink, &outcome, &err);
+    progress_train_begin(&prog);
+    rc = train_run_hooks(&cfg.training, cfg.seed, &model, &s_train, fs.val.rows ? &s_val : NULL,
+                         &s_test, &hooks, &outcome, &err);
+    progress_clear(&prog);
     if (rc != RN_OK)
         goto done;
 
@@ -472,6 +461,7 @@ int cmd_run(const struct run_options *opt)
     }
 
 done:
+    progress_clear(&prog);
     if (rc != RN_OK && rc != RN_ERR_DIVERGED)
         cli_error("%s", err.msg);
     if (run_started) {

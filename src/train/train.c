@@ -28,6 +28,15 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
               const struct train_split *test, train_epoch_fn on_epoch, void *ctx,
               struct train_outcome *out, struct rn_err *err)
 {
+    struct train_hooks hooks = {on_epoch, NULL, ctx};
+    return train_run_hooks(cfg, seed, m, train, val, test, &hooks, out, err);
+}
+
+int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
+                    const struct train_split *train, const struct train_split *val,
+                    const struct train_split *test, const struct train_hooks *hooks,
+                    struct train_outcome *out, struct rn_err *err)
+{
     memset(out, 0, sizeof *out);
     out->status = RUN_RUNNING;
     const size_t n = train->n, dim = train->dim, bs = cfg->batch_size;
@@ -84,6 +93,13 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
             }
             loss_sum += loss * (double)B;
             correct += batch_correct;
+            if (hooks->on_batch) {
+                const size_t seen = start + B;
+                struct train_progress tp = {epoch, cfg->epochs, start / bs + 1,
+                                            (n + bs - 1) / bs, loss_sum / (double)seen,
+                                            (double)correct / (double)seen};
+                hooks->on_batch(hooks->ctx, &tp);
+            }
         }
 
         struct epoch_metrics em = {0};
@@ -107,7 +123,7 @@ int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
             break;
         }
         em.seconds = now_seconds() - t0;
-        rc = on_epoch(ctx, &em, err);
+        rc = hooks->on_epoch(hooks->ctx, &em, err);
         if (rc != RN_OK)
             break;
         out->epochs_done = epoch;

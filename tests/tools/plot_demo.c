@@ -72,7 +72,7 @@ int main(int argc, char **argv)
         rc = report_html_write(f, "Synthetic report", table, runs, n_runs, &err);
     }
     if (fclose(f) != 0 && rc == RN_OK)
-        rc = 5, snprintf(err.msg, sizeof err.msg, "cannot close the file");
+        rc = rn_fail(&err, RN_ERR_OUTPUT, "cannot close the file: %s", strerror(errno));
     if (rc != 0) {
         fprintf(stderr, "plot_demo: %s: %s\n", argv[2], err.msg);
         return rc;
