@@ -152,6 +152,15 @@ static void test_list(void)
     free(err);
     CHECK(R0(NULL, &err, "list", "extra", "--db", db_path) == 2);
     free(err);
+    /* --help: the usage on stdout, exit 0 */
+    const char *cmds[] = {"list", "compare", "plot", "report"};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(R0(&out, &err, cmds[i], "--help") == 0);
+        CHECK_STR_CONTAINS(out, "runner compare [RUN...] [--db PATH] [--format F]");
+        CHECK(err && *err == '\0');
+        free(out);
+        free(err);
+    }
 }
 
 static void test_compare(void)
