@@ -49,6 +49,8 @@ void cli_runset_free(struct cli_runset *rs);
 
 /* Print "runner: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the usage text to stdout (for --help); returns the exit code. */
+int cli_help(void);
 /* Print "runner: <msg>" and the usage text to stderr; returns RN_ERR_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -87,6 +87,9 @@ int cmd_compare(int argc, char **argv)
             specs[n_specs++] = argv[i];
         } else if (strcmp(a, "--") == 0) {
             options_done = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            free(specs);
+            return cli_help();
         } else if (strcmp(a, "--db") == 0 || strcmp(a, "--format") == 0) {
             if (i + 1 >= argc) {
                 free(specs);

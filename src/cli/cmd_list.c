@@ -24,6 +24,8 @@ int cmd_list(int argc, char **argv)
     enum rtab_format fmt = RTAB_TEXT;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return cli_help();
         bool takes_value = strcmp(a, "--db") == 0 || strcmp(a, "--name") == 0 ||
                            strcmp(a, "--status") == 0 || strcmp(a, "--format") == 0;
         if (!takes_value)

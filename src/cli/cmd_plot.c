@@ -19,6 +19,7 @@ struct plot_args {
     const char *out_path;
     char **specs;
     size_t n_specs;
+    bool help;                  /* --help: print usage and stop */
 };
 
 static int parse_plot_args(const char *cmd, int argc, char **argv, struct plot_args *pa)
@@ -36,6 +37,9 @@ static int parse_plot_args(const char *cmd, int argc, char **argv, struct plot_a
             pa->specs[pa->n_specs++] = argv[i];
         } else if (strcmp(a, "--") == 0) {
             options_done = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            pa->help = true;
+            return RN_OK;
         } else if (strcmp(a, "--db") == 0 || strcmp(a, "-o") == 0 ||
                    strcmp(a, "--output") == 0) {
             if (i + 1 >= argc)
@@ -197,9 +201,9 @@ static int plot_or_report(enum output_kind kind, const char *cmd, int argc, char
 {
     struct plot_args pa = {0};
     int rc = parse_plot_args(cmd, argc, argv, &pa);
-    if (rc != RN_OK) {
+    if (rc != RN_OK || pa.help) {
         free(pa.specs);
-        return rc;
+        return rc != RN_OK ? rc : cli_help();
     }
     struct cli_runset rs;
     rc = cli_runset_load(pa.db_path, pa.specs, pa.n_specs, &rs);

@@ -54,6 +54,12 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_help(void)
+{
+    fputs(usage_text, stdout);
+    return fflush(stdout) == 0 ? 0 : RN_ERR_OUTPUT;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -110,10 +116,8 @@ int main(int argc, char **argv)
         return RN_ERR_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
-        return fflush(stdout) == 0 ? 0 : RN_ERR_OUTPUT;
-    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+        return cli_help();
     if (strcmp(cmd, "--version") == 0) {
         printf("runner %s\n", RUNNER_VERSION);
         return fflush(stdout) == 0 ? 0 : RN_ERR_OUTPUT;

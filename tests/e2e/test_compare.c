@@ -119,7 +119,8 @@ static void test_list(void)
 
     CHECK(R0(&out, &err, "list", "--db", db_path, "--format", "csv") == 0);
     CHECK(count_lines(out) == 3);
-    CHECK(out && strncmp(out, "id,name,status,epochs_done,epochs_planned,final_test_acc,", 57) == 0);
+    const char *header = "id,name,status,epochs_done,epochs_planned,final_test_acc,";
+    CHECK(out && strncmp(out, header, strlen(header)) == 0);
     CHECK_STR_CONTAINS(out, "\n2,aug,completed,3,3,");
     CHECK(err && *err == '\0');
     free(out);
@@ -152,6 +153,15 @@ static void test_list(void)
     free(err);
     CHECK(R0(NULL, &err, "list", "extra", "--db", db_path) == 2);
     free(err);
+    /* --help: the usage on stdout, exit 0 */
+    const char *cmds[] = {"list", "compare", "plot", "report"};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(R0(&out, &err, cmds[i], "--help") == 0);
+        CHECK_STR_CONTAINS(out, "runner compare [RUN...] [--db PATH] [--format F]");
+        CHECK(err && *err == '\0');
+        free(out);
+        free(err);
+    }
 }
 
 static void test_compare(void)
@@ -392,6 +402,125 @@ static void test_plot_report(void)
     free(html);
 }
 
+/* Chromium, if installed (Debian's package "chromium"): NULL otherwise. */
+static char *find_chromium(void)
+{
+    const char *path = getenv("PATH");
+    char *copy = strdup(path && *path ? path : "/usr/bin:/bin");
+    char *found = NULL;
+    for (char *dir = strtok(copy, ":"); dir && !found; dir = strtok(NULL, ":")) {
+        const char *names[] = {"chromium", "chromium-browser"};
+        for (size_t i = 0; i < 2 && !found; i++) {
+            char *p = e2e_fmt("%s/%s", dir, names[i]);
+            if (access(p, X_OK) == 0)
+                found = p;
+            else
+                free(p);
+        }
+    }
+    free(copy);
+    return found;
+}
+
+/* Headless Chromium on file://FILE with a fresh profile and no network:
+ * `mode` is "--dump-dom" (DOM to out) or "--screenshot=OUT". */
+static int chromium(const char *browser, const char *mode_arg, const char *file, const char *out,
+                    const char *profile)
+{
+    char *prof = e2e_fmt("--user-data-dir=%s/%s", tmp, profile);
+    char *url = e2e_fmt("file://%s", file);
+    char *argv[] = {"/usr/bin/timeout", "120", (char *)browser, "--headless", "--no-sandbox",
+                    "--disable-gpu", prof, "--window-size=1200,900", "--hide-scrollbars",
+                    "--no-first-run", "--no-default-browser-check",
+                    "--host-resolver-rules=MAP * ~NOTFOUND", (char *)mode_arg, url, NULL};
+    char *log = e2e_fmt("%s/chromium-%s.log", tmp, profile);
+    int rc = e2e_run(argv, out, log);
+    if (rc != 0) {
+        char *text = e2e_read(log);
+        fprintf(stderr, "chromium exit %d: %.2000s\n", rc, text ? text : "");
+        free(text);
+    }
+    free(log);
+    free(prof);
+    free(url);
+    return rc;
+}
+
+/* PNG signature and IHDR size; its byte count (0 if not a PNG). */
+static long png_check(const char *path, unsigned *w, unsigned *h)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char b[24];
+    long size = 0;
+    if (f && fread(b, 1, 24, f) == 24 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+        memcmp(b + 12, "IHDR", 4) == 0) {
+        *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+        *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+        if (fseek(f, 0, SEEK_END) == 0)
+            size = ftell(f);
+    }
+    if (f)
+        fclose(f);
+    return size;
+}
+
+/* The runner's own report and plot in a real browser: the DOM Chromium
+ * builds from the page holds the table with both runs and the SVG; the
+ * screenshots have the window's size and carry far more than a blank page
+ * of the same size (whose screenshot is taken too, so the check can fail). */
+static void test_in_chromium(void)
+{
+    char *browser = find_chromium();
+    if (!browser) {
+        printf("test_compare: SKIPPED the Chromium check: chromium is not installed "
+               "(Debian: apt-get install chromium)\n");
+        return;
+    }
+    char *html = e2e_fmt("%s/browser.html", tmp), *svg = e2e_fmt("%s/browser.svg", tmp);
+    char *blank = e2e_fmt("%s/blank.html", tmp);
+    CHECK(R0(NULL, NULL, "report", "--db", db_path, "-o", html) == 0);
+    CHECK(R0(NULL, NULL, "plot", "--db", db_path, "-o", svg) == 0);
+    e2e_write(blank, "<!DOCTYPE html><html><body></body></html>\n");
+
+    char *dom_path = e2e_fmt("%s/dom.html", tmp);
+    CHECK(chromium(browser, "--dump-dom", html, dom_path, "dom") == 0);
+    char *dom = e2e_read(dom_path);
+    CHECK_STR_CONTAINS(dom, "<table class=\"runner-table\">");
+    CHECK_STR_CONTAINS(dom, "<td>orig</td>");
+    CHECK_STR_CONTAINS(dom, "<td>aug</td>");
+    CHECK_STR_CONTAINS(dom, "<svg");
+    size_t rows = 0;
+    for (const char *p = dom; p && (p = strstr(p, "<tr>")) != NULL; p += 4)
+        rows++;
+    CHECK_MSG(rows == 3, "%zu table rows in the DOM, expected a header and 2 runs", rows);
+    free(dom);
+
+    const char *files[] = {html, svg, blank};
+    const char *names[] = {"report", "plot", "blank"};
+    long size[3] = {0, 0, 0};
+    for (size_t i = 0; i < 3; i++) {
+        char *png = e2e_fmt("%s/%s.png", tmp, names[i]);
+        char *arg = e2e_fmt("--screenshot=%s", png);
+        CHECK(chromium(browser, arg, files[i], NULL, names[i]) == 0);
+        unsigned w = 0, h = 0;
+        size[i] = png_check(png, &w, &h);
+        CHECK_MSG(size[i] > 0 && w == 1200 && h == 900, "%s: %ld bytes, %ux%u", png, size[i], w,
+                  h);
+        free(arg);
+        free(png);
+    }
+    printf("test_compare: screenshots: report %ld bytes, plot %ld, blank page %ld\n", size[0],
+           size[1], size[2]);
+    CHECK_MSG(size[0] > 4 * size[2] && size[1] > 4 * size[2],
+              "report %ld and plot %ld bytes against a blank page's %ld", size[0], size[1],
+              size[2]);
+    free(dom_path);
+    free(html);
+    free(svg);
+    free(blank);
+    free(browser);
+}
+
 int main(void)
 {
     runner_bin = e2e_env("RUNNER_BIN");
@@ -403,6 +532,7 @@ int main(void)
     test_compare();
     test_errors();
     test_plot_report();
+    test_in_chromium();
     test_without_views();
     int rc = check_exit("e2e_compare");
     if (rc == 0)

@@ -67,8 +67,10 @@ static void make_db(const char *path, const struct known_run *runs, size_t n)
 }
 
 static const struct known_run FIX[] = {
-    /* 1 */ {"orig", 1, 0, 0.01, 0, 180, "a", RUN_COMPLETED, 3, {0.5, 0.7, 0.7}, {1.5, 1.0, 1.2}, 10},
-    /* 2 */ {"aug", 1, 1, 0.01, 0, 15, "b", RUN_COMPLETED, 3, {0.55, 0.7, 0.75}, {1.4, 1.0, 0.9}, 20},
+    /* 1 */ {"orig", 1, 0, 0.01, 0, 180, "a", RUN_COMPLETED, 3, {0.5, 0.7, 0.7},
+             {1.5, 1.0, 1.2}, 10},
+    /* 2 */ {"aug", 1, 1, 0.01, 0, 15, "b", RUN_COMPLETED, 3, {0.55, 0.7, 0.75},
+             {1.4, 1.0, 0.9}, 20},
     /* 3 */ {"aug", 1, 1, 0.1, 0, 15, "b", RUN_COMPLETED, 2, {0.3, 0.4}, {2.0, 1.9}, 5},
     /* 4 */ {"77", 2, 0, 0.01, 0, 180, "a", RUN_FAILED, 1, {0.2}, {2.2}, 1},
     /* 5 */ {"1", 3, 0, 0.01, 0, 180, "a", RUN_RUNNING, 0, {0}, {0}, 0},
