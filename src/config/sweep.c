@@ -307,8 +307,9 @@ cJSON *sweep_spec_json(const struct sweep_plan *p)
             cJSON_Delete(root);
             return NULL;
         }
-        cJSON *vals = cJSON_AddArrayToObject(ax, "values");
-        if (!cJSON_AddStringToObject(ax, "key", p->axes[i].path) || !vals) {
+        cJSON *vals = NULL;
+        if (!cJSON_AddStringToObject(ax, "key", p->axes[i].path) ||
+            !(vals = cJSON_AddArrayToObject(ax, "values"))) {
             cJSON_Delete(root);
             return NULL;
         }
