@@ -4,8 +4,9 @@
  * (`runner run FILE overrides... --sweep-id ID --quiet`, posix_spawn of this
  * executable, no shell), -j at a time, each writing to the same database.
  * One failing run does not stop the others; the end prints a summary and the
- * exit code is the most serious among the runs. SIGINT/SIGTERM stop
- * launching and are forwarded to the running children. With --emit slurm
+ * exit code is the most serious among the runs. SIGINT, SIGTERM and SIGHUP
+ * stop launching and are forwarded to the running children (each child has
+ * its own process group, so it gets the signal once, from here). With --emit slurm
  * DIR, writes a Slurm job array instead of running. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
@@ -235,6 +236,7 @@ static int launch(const struct run_options *opt, const char *exe, const char *sw
     sigemptyset(&dfl);
     sigaddset(&dfl, SIGINT);
     sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGHUP);
     int rc = posix_spawn_file_actions_init(&fa);
     if (rc == 0)
         rc = posix_spawn_file_actions_adddup2(&fa, fds[1], REPORT_FD);
@@ -244,8 +246,13 @@ static int launch(const struct run_options *opt, const char *exe, const char *sw
         rc = posix_spawnattr_setsigmask(&attr, &none);
     if (rc == 0)
         rc = posix_spawnattr_setsigdefault(&attr, &dfl);
+    /* Each child in its own process group: Ctrl-C reaches only this process,
+     * which forwards it once to every running child. */
     if (rc == 0)
-        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                 POSIX_SPAWN_SETPGROUP);
     pid_t pid = -1;
     if (rc == 0)
         rc = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
@@ -297,7 +304,8 @@ static void finish(struct sweep_run *r, int status)
     } else {
         int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         r->exit_code = 128 + sig;
-        r->outcome = (sig == SIGINT || sig == SIGTERM) ? OUT_INTERRUPTED : OUT_FAILED;
+        r->outcome = (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) ? OUT_INTERRUPTED
+                                                                         : OUT_FAILED;
     }
 }
 
@@ -396,13 +404,14 @@ static int run_children(const struct run_options *opt, const char *sweep_id,
         return rc;
     size_t jobs = opt->jobs ? opt->jobs : 1;
     size_t cpus = online_cpus(), per_run = cpus / jobs ? cpus / jobs : 1;
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_hup;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop; /* no SA_RESTART: waiting returns early */
     sigemptyset(&sa.sa_mask);
     stop_requested = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
 
     size_t next = 0, running = 0;
     bool forwarded = false;
@@ -457,6 +466,7 @@ static int run_children(const struct run_options *opt, const char *sweep_id,
         runs[i].outcome = OUT_NOT_STARTED;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
     return RN_OK;
 }
 
