@@ -1399,10 +1399,12 @@ static int parse_sweep(struct parser *p, yaml_mark_t kmark)
         snprintf(where, sizeof where, "%s:%zu:%zu", p->src, (size_t)km.line + 1,
                  (size_t)km.column + 1);
         if (cfg_check_key(key, where, p->err) != RN_OK) {
-            /* "FILE:L:C: key: unknown key; ..." -> name it as sweep.key */
+            /* "WHERE: key: unknown key; ..." -> "FILE:L:C: sweep.key: unknown key; ..." */
             char msg[sizeof p->err->msg];
-            snprintf(msg, sizeof msg, "%s", p->err->msg + strlen(where) + 2);
-            return fail_mark(p, km, "sweep", "%s", msg);
+            size_t skip = strlen(where) + 2 + strlen(key) + 2;
+            snprintf(msg, sizeof msg, "%s",
+                     strlen(p->err->msg) > skip ? p->err->msg + skip : p->err->msg);
+            return fail_mark(p, km, path, "%s", msg);
         }
         const struct key_def *k = key_by_path(key);
         for (size_t i = 0; i < c->n_sweep; i++)
@@ -2218,6 +2220,55 @@ static cJSON *conditional_schema(const struct key_cond *when)
     return rule;
 }
 
+/* The sweep: section: dotted key paths of the table (not sections) mapped
+ * to non-empty lists. */
+static cJSON *sweep_schema(void)
+{
+    size_t cap = 8;
+    for (size_t i = 0; i < N_KEYS; i++)
+        cap += 2 * strlen(keys[i].path) + 1;
+    char *pattern = malloc(cap);
+    if (!pattern)
+        return NULL;
+    size_t o = 0;
+    o += (size_t)snprintf(pattern, cap, "^(");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].type == KT_SECTION)
+            continue;
+        if (pattern[o - 1] != '(')
+            pattern[o++] = '|';
+        for (const char *c = keys[i].path; *c; c++) {
+            if (*c == '.')
+                pattern[o++] = '\\';
+            pattern[o++] = *c;
+        }
+    }
+    snprintf(pattern + o, cap - o, ")$");
+    /* every item is attached to s as soon as it is made (put frees it on
+     * failure), so deleting s frees everything */
+    cJSON *s = cJSON_CreateObject(), *pp = NULL, *list = NULL;
+    bool ok = put(s, "description",
+                  cJSON_CreateString(
+                      "A sweep (runner -m FILE): each key is the dotted path of a key of this "
+                      "file (such as training.learning_rate), each value a non-empty list of "
+                      "values for it, checked like the key; the runs are the cartesian product, "
+                      "first key varying slowest. Not part of any run's config or config "
+                      "hash.")) &&
+              put(s, "type", cJSON_CreateString("object")) &&
+              put(s, "additionalProperties", cJSON_CreateFalse()) &&
+              put(s, "minProperties", cJSON_CreateNumber(1)) &&
+              put(s, "patternProperties", pp = cJSON_CreateObject()) &&
+              put(pp, pattern, list = cJSON_CreateObject()) &&
+              put(list, "type", cJSON_CreateString("array")) &&
+              put(list, "minItems", cJSON_CreateNumber(1));
+    free(pattern);
+    if (!ok) {
+        cJSON_Delete(s);
+        return NULL;
+    }
+    return s;
+}
+
 cJSON *cfg_schema(void)
 {
     cJSON *root = cJSON_CreateObject();
@@ -2239,6 +2290,8 @@ cJSON *cfg_schema(void)
     for (size_t i = 0; ok && i < N_KEYS; i++)
         if (keys[i].required)
             ok = require_path(root, keys[i].path);
+    if (ok)
+        ok = put(cJSON_GetObjectItemCaseSensitive(root, "properties"), "sweep", sweep_schema());
     /* Conditional requirements, one if/then per distinct condition list. */
     cJSON *all_of = NULL;
     for (size_t i = 0; ok && i < N_KEYS; i++) {

@@ -80,12 +80,12 @@ static void test_section(void)
     cfg_free(&c);
 
     FAIL(LAYERS "sweep:\n  train.lr: [0.1]\n",
-         "s.yaml:4:3: sweep: train.lr: unknown key; did you mean training.learning_rate");
+         "s.yaml:4:3: sweep.train.lr: unknown key; did you mean training.learning_rate");
     FAIL(LAYERS "sweep:\n  seed: []\n", "s.yaml:4:9: sweep.seed: expected a non-empty list");
     FAIL(LAYERS "sweep:\n  seed: 3\n", "sweep.seed: expected a list of values");
     FAIL(LAYERS "sweep: {}\n", "sweep: expected at least one key to sweep");
     FAIL(LAYERS "sweep: [1]\n", "sweep: expected a mapping");
-    FAIL(LAYERS "sweep:\n  training: [1]\n", "sweep: training: is a section");
+    FAIL(LAYERS "sweep:\n  training: [1]\n", "s.yaml:4:3: sweep.training: is a section");
     FAIL(LAYERS "sweep:\n  seed: [1, x]\n", "s.yaml:4:13: seed: expected an integer, got \"x\"");
     FAIL(LAYERS "sweep:\n  training.learning_rate: [0.1, 50]\n",
          "training.learning_rate: expected a number in (0, 10], got 50");
