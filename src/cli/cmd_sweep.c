@@ -427,7 +427,8 @@ static int run_children(const struct run_options *opt, const char *sweep_id,
                 rc = RN_OK;
             } else {
                 running++;
-                fprintf(stderr, "runner: [%zu/%zu] started %s\n", next + 1, n, r->name);
+                if (!opt->quiet)
+                    fprintf(stderr, "runner: [%zu/%zu] started %s\n", next + 1, n, r->name);
             }
             next++;
         }
@@ -458,8 +459,9 @@ static int run_children(const struct run_options *opt, const char *sweep_id,
             running--;
             char what[96];
             describe(r, what, sizeof what);
-            fprintf(stderr, "runner: [%zu/%zu] %s: %s (%.1fs)\n", i + 1, n, r->name, what,
-                    r->seconds);
+            if (!opt->quiet)
+                fprintf(stderr, "runner: [%zu/%zu] %s: %s (%.1fs)\n", i + 1, n, r->name, what,
+                        r->seconds);
         }
     }
     for (size_t i = next; i < n; i++)
@@ -770,8 +772,9 @@ int cmd_sweep(const struct run_options *opt)
     cJSON_free(spec_text);
     if (rc != RN_OK)
         goto done;
-    fprintf(stderr, "runner: sweep %s: %zu run%s, %zu at a time, database %s\n", id, n,
-            n == 1 ? "" : "s", opt->jobs ? opt->jobs : 1, db);
+    if (!opt->quiet)
+        fprintf(stderr, "runner: sweep %s: %zu run%s, %zu at a time, database %s\n", id, n,
+                n == 1 ? "" : "s", opt->jobs ? opt->jobs : 1, db);
     rc = run_children(opt, id, runs, n, &err);
     if (rc != RN_OK)
         goto done;
