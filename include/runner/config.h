@@ -124,10 +124,24 @@ struct cfg_output {
     char *database;        /* output.database: SQLite results database */
 };
 
-/* Where a key was found in the source file (1-based line and column). */
+/* Where a key was found in the source file (1-based line and column), or
+ * which override set it (override > 0: the 1-based index into
+ * experiment.overrides; line and column are then 0). */
 struct cfg_mark {
     char *path;            /* dotted key path, e.g. "training.batch_size" */
     size_t line, column;
+    size_t override;
+};
+
+/* One axis of the file's `sweep:` section: a dotted key and its values, each
+ * spelled as the VALUE of an override "path=VALUE" (plain scalars as written,
+ * quoted strings double-quoted, lists as [a,b,c]). Every value has been
+ * checked against the key exactly like the key in the file. */
+struct cfg_sweep_axis {
+    char *path;
+    char **values;
+    size_t n_values;       /* >= 1 */
+    size_t line, column;   /* of the key inside sweep: */
 };
 
 struct experiment {
@@ -141,8 +155,12 @@ struct experiment {
     struct cfg_model model;
     struct cfg_training training;
     struct cfg_output output;
-    struct cfg_mark *marks; /* every key present in the file */
+    struct cfg_mark *marks; /* every key present in the file or set by an override */
     size_t n_marks;
+    char **overrides;      /* the overrides applied, "path=VALUE" as given, in order */
+    size_t n_overrides;
+    struct cfg_sweep_axis *sweep; /* the file's sweep: section (not part of the config, */
+    size_t n_sweep;               /* the resolved JSON or the hash); NULL/0 if none */
 };
 
 /* Parse and validate a YAML file. On failure returns RN_ERR_CONFIG (or
@@ -152,7 +170,31 @@ int cfg_load_file(const char *path, struct experiment *out, struct rn_err *err);
 /* Same, from memory; `source` names the input in messages. */
 int cfg_load_string(const char *text, size_t len, const char *source,
                     struct experiment *out, struct rn_err *err);
+/* Same as cfg_load_file / cfg_load_string, then apply `overrides`
+ * ("dotted.path=VALUE", in order) after the file is read and before the
+ * checks across keys. VALUE is read as a YAML scalar or flow list and checked
+ * exactly like the key in the file; an error names "override N (`ARG`)"
+ * instead of FILE:LINE:COL. An unknown path lists close matches ("did you
+ * mean training.learning_rate?"); a section, an empty key or value and a key
+ * overridden twice are errors. A later check across keys that fails at an
+ * overridden key names the override. The overrides are kept in
+ * out->overrides. */
+int cfg_load_file_ex(const char *path, const char *const *overrides, size_t n_overrides,
+                     struct experiment *out, struct rn_err *err);
+int cfg_load_string_ex(const char *text, size_t len, const char *source,
+                       const char *const *overrides, size_t n_overrides,
+                       struct experiment *out, struct rn_err *err);
 void cfg_free(struct experiment *cfg);
+
+/* Is `path` a key that an override or a sweep axis may set? RN_OK, or
+ * RN_ERR_CONFIG with "<where>: <path>: unknown key; did you mean ...?" (or
+ * "... is a section ..."). `where` prefixes the message. */
+int cfg_check_key(const char *path, const char *where, struct rn_err *err);
+
+/* s as a double-quoted YAML scalar (escapes \\, \", control characters), for
+ * building an override VALUE that is read back as exactly s. Caller frees;
+ * NULL when out of memory. */
+char *cfg_yaml_quote(const char *s);
 
 /* Feature dimension the configured feature source produces: 3072 for raw,
  * CFG_KMEANS_POOLS * features.kmeans.centroids for kmeans, and 0 for npy,

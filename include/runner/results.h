@@ -55,6 +55,8 @@ struct run_identity {
     size_t epochs_planned;
     const cJSON *config;        /* resolved config (cfg_to_json) */
     const cJSON *data_files;    /* array of {"path":..., "sha256":...} */
+    const char *sweep_id;       /* the sweep the run belongs to, or NULL */
+    const cJSON *overrides;     /* array of "key=value" strings, or NULL (none) */
 };
 
 /* ---- SQLite store ---------------------------------------------------- */
@@ -79,6 +81,20 @@ int store_run_epoch(struct store *s, int64_t run_id, const struct epoch_metrics 
 int store_run_end(struct store *s, int64_t run_id, enum run_status status,
                   const char *finished_at, double wall_seconds, size_t diverged_epoch,
                   const char *message, struct rn_err *err);
+
+/* Record a sweep (runner -m): its id, creation time, experiment file, spec
+ * (JSON text: the swept keys and values) and number of runs. Recording an
+ * id that exists fills in what it lacks (a run of the sweep may have
+ * created the row first) and keeps the rest. */
+int store_sweep_begin(struct store *s, const char *sweep_id, const char *created_at,
+                      const char *config_path, const char *spec_json, size_t n_runs,
+                      struct rn_err *err);
+
+/* The newest `completed` run with this config hash whose data files have the
+ * same SHA-256 digests in the same order as `data_files` (an array of
+ * {"path", "sha256"}; paths may differ). *run_id = its id, or 0 if none. */
+int store_find_completed(struct store *s, const char *config_hash, const cJSON *data_files,
+                         int64_t *run_id, struct rn_err *err);
 
 /* Flatten a JSON object into dotted keys ("training.learning_rate"); arrays
  * become their JSON text ("[3072,64,10]"). Calls fn for every leaf; used for

@@ -12,10 +12,28 @@ struct run_options {
     const char *results_dir;   /* --results-dir: overrides output.dir */
     bool quiet;                /* --quiet: no progress on stderr */
     size_t threads;            /* --threads: worker threads (0 = all online CPUs) */
+    const char *const *overrides; /* "dotted.key=VALUE" arguments after the file */
+    size_t n_overrides;
+    const char *sweep_id;      /* --sweep-id: the run belongs to this sweep (with -m:
+                                  record the sweep under this id) */
+    bool force;                /* --force: run even if an identical run completed */
+    int report_fd;             /* --report-fd N (internal, used by -m): write "run ID" or
+                                  "skipped ID" there; -1 = none */
+    /* sweeps (cmd_sweep) */
+    bool multirun;             /* -m: comma lists in overrides are sweep axes */
+    size_t jobs;               /* -j N: runs at once (default 1) */
+    const char *emit_slurm;    /* --emit slurm DIR: write a job array instead of running */
+    const char *sbatch_time;   /* --sbatch-time, --sbatch-cpus, --sbatch-mem, */
+    size_t sbatch_cpus;        /* --sbatch-partition: #SBATCH resources (NULL/0 = */
+    const char *sbatch_mem;    /* default: 01:00:00, 1 cpu, Slurm's memory and */
+    const char *sbatch_partition; /* partition defaults) */
 };
 
 /* Each returns the process exit code. */
 int cmd_run(const struct run_options *opt);
+/* runner -m: a sweep of runs (cartesian product of the axes), run as child
+ * processes, -j at a time, or written out as a Slurm job array. */
+int cmd_sweep(const struct run_options *opt);
 int cmd_validate(int argc, char **argv);
 int cmd_schema(void);
 /* runner list / compare / plot / report: argv holds the arguments after the

@@ -245,7 +245,7 @@ int cmd_run(const struct run_options *opt)
     struct mlp model = {0};
     struct store *store = NULL;
     struct runlog log = {0};
-    cJSON *config_json = NULL, *data_json = NULL;
+    cJSON *config_json = NULL, *data_json = NULL, *overrides_json = NULL;
     char *db_dir = NULL, *json_path = NULL;
     bool run_started = false;
     int64_t run_id = 0;
@@ -253,10 +253,16 @@ int cmd_run(const struct run_options *opt)
     progress_init(&prog, stderr, opt->quiet);
     memset(files, 0, sizeof files);
 
-    int rc = cfg_load_file(opt->config_path, &cfg, &err);
+    int rc = cfg_load_file_ex(opt->config_path, opt->overrides, opt->n_overrides, &cfg, &err);
     if (rc != RN_OK) {
         cli_error("%s", err.msg);
         return rc;
+    }
+    if (cfg.n_sweep && !opt->sweep_id) {
+        cli_error("%s:%zu:%zu: sweep: the file declares a sweep; run it with runner -m %s",
+                  opt->config_path, cfg.sweep[0].line, cfg.sweep[0].column, opt->config_path);
+        cfg_free(&cfg);
+        return RN_ERR_USAGE;
     }
     if (opt->db_path)
         rc = override_str(&cfg.output.database, opt->db_path, &err);
@@ -329,6 +335,27 @@ int cmd_run(const struct run_options *opt)
         rc = store_open(cfg.output.database, &store, &err);
     if (rc != RN_OK)
         goto done;
+    /* ---- a run of a sweep that already completed is not run again ------ */
+    if (opt->sweep_id && !opt->force) {
+        char same_hash[65];
+        int64_t done_id = 0;
+        cfg_hash(&cfg, same_hash);
+        cJSON *files_now = data_files_json(files, n_files);
+        rc = files_now ? store_find_completed(store, same_hash, files_now, &done_id, &err)
+                       : rn_fail(&err, RN_ERR_NOMEM, "out of memory");
+        cJSON_Delete(files_now);
+        if (rc != RN_OK)
+            goto done;
+        if (done_id > 0) {
+            if (opt->report_fd >= 0)
+                dprintf(opt->report_fd, "skipped %lld\n", (long long)done_id);
+            if (!opt->quiet)
+                fprintf(stderr, "runner: %s: skipped: completed as run %lld (--force runs it "
+                                "again)\n",
+                        cfg.name, (long long)done_id);
+            goto done;
+        }
+    }
 
     if (!npy) {
         /* ---- augmentation: originals + copies, from the augment stream -- */
@@ -388,10 +415,14 @@ int cmd_run(const struct run_options *opt)
     cfg_hash(&cfg, hash);
     config_json = cfg_to_json(&cfg);
     data_json = data_files_json(files, n_files);
+    overrides_json = cfg.n_overrides
+                         ? cJSON_CreateStringArray((const char *const *)cfg.overrides,
+                                                   (int)cfg.n_overrides)
+                         : NULL;
     safe_file_part(cfg.name, fname, sizeof fname);
     size_t plen = strlen(cfg.output.dir) + strlen(fname) + strlen(uid) + 16;
     json_path = malloc(plen);
-    if (!config_json || !data_json || !json_path) {
+    if (!config_json || !data_json || !json_path || (cfg.n_overrides && !overrides_json)) {
         rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -408,12 +439,16 @@ int cmd_run(const struct run_options *opt)
         .epochs_planned = cfg.training.epochs,
         .config = config_json,
         .data_files = data_json,
+        .sweep_id = opt->sweep_id,
+        .overrides = overrides_json,
     };
     double t_start = wall_now();
     rc = store_run_begin(store, &id, json_path, &run_id, &err);
     if (rc != RN_OK)
         goto done;
     run_started = true;
+    if (opt->report_fd >= 0)
+        dprintf(opt->report_fd, "run %lld\n", (long long)run_id);
     rc = runlog_create(&log, json_path, &id, run_id, &err);
     if (rc != RN_OK)
         goto done;
@@ -477,6 +512,7 @@ done:
     store_close(store);
     cJSON_Delete(config_json);
     cJSON_Delete(data_json);
+    cJSON_Delete(overrides_json);
     free(db_dir);
     free(json_path);
     mlp_free(&model);

@@ -557,7 +557,20 @@ struct parser {
     struct experiment *cfg;
     size_t marks_cap;
     struct rn_err *err;
+    size_t override_index; /* > 0: parsing the VALUE of override N; src names it */
 };
+
+/* "SRC:LINE:COL: path: what" for the file, "override N (`ARG`): path: what"
+ * for an override (its position inside the value does not help). */
+static int fail_src(struct parser *p, size_t line, size_t col, const char *path,
+                    const char *what)
+{
+    if (!p->override_index)
+        return fail_loc(p->err, p->src, line, col, path, what);
+    if (path && *path)
+        return rn_fail(p->err, RN_ERR_CONFIG, "%s: %s: %s", p->src, path, what);
+    return rn_fail(p->err, RN_ERR_CONFIG, "%s: %s", p->src, what);
+}
 
 static int fail_mark(struct parser *p, yaml_mark_t m, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -569,7 +582,7 @@ static int fail_mark(struct parser *p, yaml_mark_t m, const char *path, const ch
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return fail_loc(p->err, p->src, m.line + 1, m.column + 1, path, what);
+    return fail_src(p, m.line + 1, m.column + 1, path, what);
 }
 
 static int nomem(struct parser *p)
@@ -602,7 +615,7 @@ static int syntax_error(struct parser *p)
         else
             snprintf(what, sizeof what, "YAML syntax error: %s", problem);
     }
-    return fail_loc(p->err, p->src, line, col, NULL, what);
+    return fail_src(p, line, col, NULL, what);
 }
 
 /* Parse the next event into p->ev, refusing anchors, aliases and tags.
@@ -703,7 +716,10 @@ static int add_mark(struct parser *p, const char *path, yaml_mark_t m)
     char *d = dup_str(path);
     if (!d)
         return nomem(p);
-    c->marks[c->n_marks++] = (struct cfg_mark){d, m.line + 1, m.column + 1};
+    if (p->override_index)
+        c->marks[c->n_marks++] = (struct cfg_mark){d, 0, 0, p->override_index};
+    else
+        c->marks[c->n_marks++] = (struct cfg_mark){d, m.line + 1, m.column + 1, 0};
     return RN_OK;
 }
 
@@ -892,12 +908,10 @@ static int parse_layers(struct parser *p, const struct key_def *k)
 
 static int parse_mapping(struct parser *p, const char *section);
 
-/* Parse the value of key k (its first event not yet read). */
-static int parse_value(struct parser *p, const struct key_def *k)
+/* Parse the value of key k whose first event is the current one. */
+static int parse_current(struct parser *p, const struct key_def *k)
 {
-    int rc = next_event(p, k->path);
-    if (rc)
-        return rc;
+    int rc;
     const yaml_event_t *e = &p->ev;
     uint64_t v = 0;
     switch (k->type) {
@@ -928,6 +942,17 @@ static int parse_value(struct parser *p, const struct key_def *k)
     }
     return RN_OK;
 }
+
+/* Parse the value of key k (its first event not yet read). */
+static int parse_value(struct parser *p, const struct key_def *k)
+{
+    int rc = next_event(p, k->path);
+    if (rc)
+        return rc;
+    return parse_current(p, k);
+}
+
+static int parse_sweep(struct parser *p, yaml_mark_t kmark);
 
 static void list_keys(const char *section, char *buf, size_t cap)
 {
@@ -963,6 +988,12 @@ static int parse_mapping(struct parser *p, const char *section)
         yaml_mark_t kmark = e->start_mark;
         if (ev_plain(e) && strcmp(key, "<<") == 0)
             return fail_mark(p, kmark, section, "merge keys (<<) are not supported");
+        if (!*section && klen == 5 && memcmp(key, "sweep", 5) == 0) {
+            rc = parse_sweep(p, kmark);
+            if (rc)
+                return rc;
+            continue;
+        }
         const struct key_def *k = child_key(section, key, klen);
         if (!k) {
             char shown[200], path[300], valid[400];
@@ -1079,6 +1110,444 @@ static int parse_stream(struct parser *p)
     return RN_OK;
 }
 
+/* ---- close matches for unknown keys ------------------------------------- */
+
+/* Levenshtein distance of two short strings (SIZE_MAX if either is long). */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t row[65];
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* How close segment s (n bytes) is to a key's segment t (m bytes): 0 equal,
+ * 1 the initials of t ("lr" for learning_rate), 2 a prefix of t ("train"),
+ * 2 + d for d small edits; SIZE_MAX = not close. */
+static size_t segment_cost(const char *s, size_t n, const char *t, size_t m)
+{
+    if (n == m && memcmp(s, t, n) == 0)
+        return 0;
+    char ini[32];
+    size_t k = 0;
+    for (size_t i = 0; i < m && k + 1 < sizeof ini; i++)
+        if (i == 0 || t[i - 1] == '_')
+            ini[k++] = t[i];
+    if (n >= 2 && k == n && memcmp(s, ini, n) == 0)
+        return 1;
+    if (n >= 2 && n < m && memcmp(s, t, n) == 0)
+        return 2;
+    size_t d = edit_distance(s, n, t, m);
+    size_t limit = m <= 4 ? 1 : m <= 8 ? 2 : 3;
+    return d <= limit ? 2 + d : SIZE_MAX;
+}
+
+/* Split a dotted path into at most 8 segments; returns the count (0 if more). */
+static size_t split_path(const char *path, const char *seg[8], size_t len[8])
+{
+    size_t n = 0;
+    const char *s = path;
+    for (;;) {
+        if (n == 8)
+            return 0;
+        const char *dot = strchr(s, '.');
+        seg[n] = s;
+        len[n] = dot ? (size_t)(dot - s) : strlen(s);
+        n++;
+        if (!dot)
+            return n;
+        s = dot + 1;
+    }
+}
+
+/* Cost of reading `path` as `key`, segment by segment (a path with fewer
+ * segments is matched against the key's last ones, 2 per missing section),
+ * or by edits of the whole path; SIZE_MAX = not close. */
+static size_t path_cost(const char *path, const char *key)
+{
+    const char *ps[8], *ks[8];
+    size_t pl[8], kl[8];
+    size_t np = split_path(path, ps, pl), nk = split_path(key, ks, kl);
+    size_t cost = SIZE_MAX;
+    if (np && nk && np <= nk) {
+        cost = 2 * (nk - np);
+        for (size_t i = 0; i < np && cost != SIZE_MAX; i++) {
+            size_t c = segment_cost(ps[i], pl[i], ks[nk - np + i], kl[nk - np + i]);
+            cost = c == SIZE_MAX ? SIZE_MAX : cost + c;
+        }
+    }
+    size_t d = edit_distance(path, strlen(path), key, strlen(key));
+    if (d <= 3 && 2 + d < cost)
+        cost = 2 + d;
+    return cost;
+}
+
+/* "did you mean a, b or c?" with up to 3 keys closest to path (ties in table
+ * order), or "" if none is close. */
+static void suggest_keys(const char *path, char *buf, size_t cap)
+{
+    size_t best[3], cost[3], n = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].type == KT_SECTION)
+            continue;
+        size_t c = path_cost(path, keys[i].path);
+        if (c == SIZE_MAX)
+            continue;
+        size_t at = n < 3 ? n : 3;
+        while (at > 0 && cost[at - 1] > c)
+            at--;
+        if (at >= 3)
+            continue;
+        for (size_t j = (n < 3 ? n : 2); j > at; j--) {
+            best[j] = best[j - 1];
+            cost[j] = cost[j - 1];
+        }
+        best[at] = i;
+        cost[at] = c;
+        if (n < 3)
+            n++;
+    }
+    while (n > 1 && cost[n - 1] > cost[0] + 1)
+        n--; /* only the near-best */
+    buf[0] = '\0';
+    if (n == 0)
+        return;
+    size_t o = (size_t)snprintf(buf, cap, "did you mean ");
+    for (size_t i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                              keys[best[i]].path);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "?");
+}
+
+int cfg_check_key(const char *path, const char *where, struct rn_err *err)
+{
+    char shown[200];
+    show_text(shown, sizeof shown, path, strlen(path));
+    const struct key_def *k = key_by_path(path);
+    if (k && k->type != KT_SECTION)
+        return RN_OK;
+    char valid[400];
+    if (k) {
+        list_keys(k->path, valid, sizeof valid);
+        return rn_fail(err, RN_ERR_CONFIG,
+                       "%s: %s: is a section; set its keys one by one (%s.KEY=VALUE), "
+                       "keys: %s",
+                       where, shown, k->path, valid);
+    }
+    char hint[400];
+    suggest_keys(path, hint, sizeof hint);
+    if (hint[0])
+        return rn_fail(err, RN_ERR_CONFIG, "%s: %s: unknown key; %s", where, shown, hint);
+    /* No close match: list the keys of the section it names, if any. */
+    size_t plen = parent_len(path);
+    char parent[128] = "";
+    if (plen < sizeof parent) {
+        memcpy(parent, path, plen);
+        parent[plen] = '\0';
+    }
+    const struct key_def *sec = plen ? key_by_path(parent) : NULL;
+    if (sec && sec->type == KT_SECTION) {
+        list_keys(parent, valid, sizeof valid);
+        return rn_fail(err, RN_ERR_CONFIG, "%s: %s: unknown key; valid keys in %s: %s", where,
+                       shown, parent, valid);
+    }
+    list_keys("", valid, sizeof valid);
+    return rn_fail(err, RN_ERR_CONFIG,
+                   "%s: %s: unknown key; valid keys are dotted paths from: %s", where, shown,
+                   valid);
+}
+
+/* ---- the sweep: section ---------------------------------------------------- */
+
+static int set_defaults(struct experiment *cfg);
+
+static char *quote_yaml(const char *s, size_t len);
+
+char *cfg_yaml_quote(const char *s)
+{
+    return quote_yaml(s, strlen(s));
+}
+
+/* A string as a double-quoted YAML scalar. */
+static char *quote_yaml(const char *s, size_t len)
+{
+    size_t cap;
+    if (rn_mul_size(len, 4, &cap) || rn_add_size(cap, 3, &cap))
+        return NULL;
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c == '\n') {
+            memcpy(o, "\\n", 2);
+            o += 2;
+        } else if (c == '\t') {
+            memcpy(o, "\\t", 2);
+            o += 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(o, 5, "\\x%02x", c);
+            o += 4;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+/* The override spelling of a list of layer sizes: "[3072,64,10]". */
+static char *layers_text(const struct cfg_model *m)
+{
+    size_t cap = 3 + m->n_layers * 21;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    out[o++] = '[';
+    for (size_t i = 0; i < m->n_layers; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%zu", i ? "," : "", m->layers[i]);
+    snprintf(out + o, cap - o, "]");
+    return out;
+}
+
+/* Read one value of a sweep axis (current event = its first event), check it
+ * against k on a scratch experiment, and return its override spelling. */
+static int sweep_value(struct parser *p, const struct key_def *k, char **text)
+{
+    *text = NULL;
+    struct experiment scratch;
+    memset(&scratch, 0, sizeof scratch);
+    if (set_defaults(&scratch) != RN_OK) {
+        cfg_free(&scratch);
+        return nomem(p);
+    }
+    struct experiment *real = p->cfg;
+    size_t real_cap = p->marks_cap;
+    p->cfg = &scratch;
+    p->marks_cap = 0;
+    const yaml_event_t *e = &p->ev;
+    if (e->type == YAML_SCALAR_EVENT)
+        *text = ev_plain(e) ? dup_mem(ev_text(e), e->data.scalar.length)
+                            : quote_yaml(ev_text(e), e->data.scalar.length);
+    int rc = parse_current(p, k);
+    if (rc == RN_OK && k->type == KT_LAYERS)
+        *text = layers_text(&scratch.model);
+    p->cfg = real;
+    p->marks_cap = real_cap;
+    cfg_free(&scratch);
+    if (rc == RN_OK && !*text)
+        rc = nomem(p);
+    if (rc != RN_OK) {
+        free(*text);
+        *text = NULL;
+    }
+    return rc;
+}
+
+/* Current event: the key "sweep" at the top level. The value is a mapping
+ * of dotted keys to non-empty lists of values. */
+static int parse_sweep(struct parser *p, yaml_mark_t kmark)
+{
+    const struct cfg_mark *first = find_mark(p->cfg, "sweep");
+    if (first)
+        return fail_mark(p, kmark, "sweep", "duplicate key (first given at line %zu, column %zu)",
+                         first->line, first->column);
+    int rc = add_mark(p, "sweep", kmark);
+    if (rc == RN_OK)
+        rc = next_event(p, "sweep");
+    if (rc)
+        return rc;
+    if (p->ev.type != YAML_MAPPING_START_EVENT)
+        return wrong_type(p, "sweep", "a mapping of dotted keys to lists of values");
+    yaml_mark_t start = p->ev.start_mark;
+    struct experiment *c = p->cfg;
+    for (;;) {
+        rc = next_event(p, "sweep");
+        if (rc)
+            return rc;
+        if (p->ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        if (p->ev.type != YAML_SCALAR_EVENT)
+            return wrong_type(p, "sweep", "a dotted key such as training.learning_rate");
+        char key[300], where[64];
+        show_text(key, sizeof key, ev_text(&p->ev), p->ev.data.scalar.length);
+        yaml_mark_t km = p->ev.start_mark;
+        char path[320];
+        snprintf(path, sizeof path, "sweep.%s", key);
+        snprintf(where, sizeof where, "%s:%zu:%zu", p->src, (size_t)km.line + 1,
+                 (size_t)km.column + 1);
+        if (cfg_check_key(key, where, p->err) != RN_OK) {
+            /* "WHERE: key: unknown key; ..." -> "FILE:L:C: sweep.key: unknown key; ..." */
+            char msg[sizeof p->err->msg];
+            size_t skip = strlen(where) + 2 + strlen(key) + 2;
+            snprintf(msg, sizeof msg, "%s",
+                     strlen(p->err->msg) > skip ? p->err->msg + skip : p->err->msg);
+            return fail_mark(p, km, path, "%s", msg);
+        }
+        const struct key_def *k = key_by_path(key);
+        for (size_t i = 0; i < c->n_sweep; i++)
+            if (strcmp(c->sweep[i].path, k->path) == 0)
+                return fail_mark(p, km, path, "duplicate key (first given at line %zu, column %zu)",
+                                 c->sweep[i].line, c->sweep[i].column);
+        struct cfg_sweep_axis *na = realloc(c->sweep, (c->n_sweep + 1) * sizeof *na);
+        if (!na)
+            return nomem(p);
+        c->sweep = na;
+        struct cfg_sweep_axis *ax = &c->sweep[c->n_sweep];
+        memset(ax, 0, sizeof *ax);
+        ax->path = dup_str(k->path);
+        if (!ax->path)
+            return nomem(p);
+        ax->line = km.line + 1;
+        ax->column = km.column + 1;
+        c->n_sweep++;
+        rc = next_event(p, path);
+        if (rc)
+            return rc;
+        if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+            return wrong_type(p, path, "a list of values (e.g. [0.1, 0.01])");
+        yaml_mark_t lmark = p->ev.start_mark;
+        for (;;) {
+            rc = next_event(p, path);
+            if (rc)
+                return rc;
+            if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+                break;
+            char *text;
+            rc = sweep_value(p, k, &text);
+            if (rc)
+                return rc;
+            char **nv = realloc(ax->values, (ax->n_values + 1) * sizeof *nv);
+            if (!nv) {
+                free(text);
+                return nomem(p);
+            }
+            ax->values = nv;
+            ax->values[ax->n_values++] = text;
+        }
+        if (ax->n_values == 0)
+            return fail_mark(p, lmark, path, "expected a non-empty list of values, got []");
+    }
+    if (c->n_sweep == 0)
+        return fail_mark(p, start, "sweep", "expected at least one key to sweep, got none");
+    return RN_OK;
+}
+
+/* ---- overrides ---------------------------------------------------------------- */
+
+/* Drop every mark of key k (for model.layers also its items). */
+static void drop_marks(struct experiment *cfg, const struct key_def *k)
+{
+    size_t n = strlen(k->path), j = 0;
+    for (size_t i = 0; i < cfg->n_marks; i++) {
+        const char *m = cfg->marks[i].path;
+        bool match = strncmp(m, k->path, n) == 0 && (m[n] == '\0' || m[n] == '[');
+        if (match)
+            free(cfg->marks[i].path);
+        else
+            cfg->marks[j++] = cfg->marks[i];
+    }
+    cfg->n_marks = j;
+}
+
+/* Apply override number idx (1-based) of cfg->overrides. */
+static int apply_override(struct experiment *cfg, size_t idx, size_t *marks_cap,
+                          struct rn_err *err)
+{
+    const char *arg = cfg->overrides[idx - 1];
+    char shown[200], where[260];
+    show_text(shown, sizeof shown, arg, strlen(arg));
+    snprintf(where, sizeof where, "override %zu (`%s`)", idx, shown);
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return rn_fail(err, RN_ERR_CONFIG,
+                       "%s: expected KEY=VALUE with a dotted key path before '=' "
+                       "(e.g. training.learning_rate=0.05)",
+                       where);
+    char *key = dup_mem(arg, (size_t)(eq - arg));
+    if (!key)
+        return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", where);
+    int rc = cfg_check_key(key, where, err);
+    for (size_t j = 0; rc == RN_OK && j + 1 < idx; j++) {
+        const char *o = cfg->overrides[j];
+        size_t n = strlen(key);
+        if (strncmp(o, key, n) == 0 && o[n] == '=')
+            rc = rn_fail(err, RN_ERR_CONFIG, "%s: %s: already set by override %zu", where, key,
+                         j + 1);
+    }
+    const char *value = eq + 1;
+    size_t vlen = strlen(value);
+    if (rc == RN_OK && strspn(value, " ") == vlen)
+        rc = rn_fail(err, RN_ERR_CONFIG,
+                     "%s: %s: expected a value after '=' (null for none, \"\" for an empty "
+                     "string)",
+                     where, key);
+    if (rc == RN_OK && utf8_invalid_at(value, vlen) < vlen)
+        rc = rn_fail(err, RN_ERR_CONFIG, "%s: %s: invalid UTF-8 in the value", where, key);
+    if (rc != RN_OK) {
+        free(key);
+        return rc;
+    }
+    const struct key_def *k = key_by_path(key);
+    free(key);
+    drop_marks(cfg, k);
+    if (k->type == KT_LAYERS) {
+        free(cfg->model.layers);
+        cfg->model.layers = NULL;
+        cfg->model.n_layers = 0;
+    }
+    struct parser q = {.text = value, .len = vlen, .src = where, .cfg = cfg, .err = err,
+                       .marks_cap = *marks_cap, .override_index = idx};
+    if (!yaml_parser_initialize(&q.yp))
+        return nomem(&q);
+    q.yp_ready = true;
+    yaml_parser_set_input_string(&q.yp, (const unsigned char *)value, vlen);
+    yaml_parser_set_encoding(&q.yp, YAML_UTF8_ENCODING);
+    rc = next_event(&q, k->path); /* STREAM_START */
+    if (rc == RN_OK)
+        rc = next_event(&q, k->path);
+    if (rc == RN_OK && q.ev.type != YAML_DOCUMENT_START_EVENT)
+        rc = fail_mark(&q, q.ev.start_mark, k->path,
+                       "expected a value after '=' (null for none, \"\" for an empty string)");
+    if (rc == RN_OK)
+        rc = add_mark(&q, k->path, q.ev.start_mark);
+    if (rc == RN_OK)
+        rc = parse_value(&q, k);
+    if (rc == RN_OK)
+        rc = next_event(&q, k->path); /* DOCUMENT_END */
+    if (rc == RN_OK)
+        rc = next_event(&q, k->path);
+    if (rc == RN_OK && q.ev.type != YAML_STREAM_END_EVENT)
+        rc = fail_mark(&q, q.ev.start_mark, k->path, "expected one value, got more");
+    if (q.have_ev)
+        yaml_event_delete(&q.ev);
+    yaml_parser_delete(&q.yp);
+    *marks_cap = q.marks_cap;
+    return rc;
+}
+
 /* ---- defaults and checks across keys ------------------------------------ */
 
 /* File name without directory and last extension. */
@@ -1130,6 +1599,9 @@ static int vfail_at(const struct experiment *cfg, const char *path, struct rn_er
     vsnprintf(what, sizeof what, fmt, ap);
     const char *src = cfg->source ? cfg->source : "(config)";
     const struct cfg_mark *m = find_mark(cfg, path);
+    if (m && m->override && m->override <= cfg->n_overrides)
+        return rn_fail(err, RN_ERR_CONFIG, "override %zu (`%s`): %s: %s", m->override,
+                       cfg->overrides[m->override - 1], path, what);
     if (m)
         return fail_loc(err, src, m->line, m->column, path, what);
     return rn_fail(err, RN_ERR_CONFIG, "%s: %s (default): %s", src, path, what);
@@ -1323,11 +1795,45 @@ void cfg_free(struct experiment *cfg)
     for (size_t i = 0; i < cfg->n_marks; i++)
         free(cfg->marks[i].path);
     free(cfg->marks);
+    for (size_t i = 0; i < cfg->n_overrides; i++)
+        free(cfg->overrides[i]);
+    free(cfg->overrides);
+    for (size_t i = 0; i < cfg->n_sweep; i++) {
+        free(cfg->sweep[i].path);
+        for (size_t j = 0; j < cfg->sweep[i].n_values; j++)
+            free(cfg->sweep[i].values[j]);
+        free(cfg->sweep[i].values);
+    }
+    free(cfg->sweep);
     memset(cfg, 0, sizeof *cfg);
 }
 
 int cfg_load_string(const char *text, size_t len, const char *source, struct experiment *out,
                     struct rn_err *err)
+{
+    return cfg_load_string_ex(text, len, source, NULL, 0, out, err);
+}
+
+/* Keep copies of the overrides in cfg (messages and the run record use them). */
+static int copy_overrides(struct experiment *cfg, const char *const *ov, size_t n)
+{
+    if (n == 0)
+        return RN_OK;
+    cfg->overrides = calloc(n, sizeof *cfg->overrides);
+    if (!cfg->overrides)
+        return RN_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cfg->overrides[i] = dup_str(ov[i]);
+        if (!cfg->overrides[i])
+            return RN_ERR_NOMEM;
+        cfg->n_overrides++;
+    }
+    return RN_OK;
+}
+
+int cfg_load_string_ex(const char *text, size_t len, const char *source,
+                       const char *const *overrides, size_t n_overrides,
+                       struct experiment *out, struct rn_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!source)
@@ -1348,6 +1854,10 @@ int cfg_load_string(const char *text, size_t len, const char *source, struct exp
         yaml_event_delete(&p.ev);
     if (p.yp_ready)
         yaml_parser_delete(&p.yp);
+    if (rc == RN_OK && copy_overrides(out, overrides, n_overrides) != RN_OK)
+        rc = nomem(&p);
+    for (size_t i = 0; rc == RN_OK && i < n_overrides; i++)
+        rc = apply_override(out, i + 1, &p.marks_cap, err);
     if (rc == RN_OK)
         rc = check_all(out, err);
     if (rc != RN_OK)
@@ -1357,13 +1867,19 @@ int cfg_load_string(const char *text, size_t len, const char *source, struct exp
 
 int cfg_load_file(const char *path, struct experiment *out, struct rn_err *err)
 {
+    return cfg_load_file_ex(path, NULL, 0, out, err);
+}
+
+int cfg_load_file_ex(const char *path, const char *const *overrides, size_t n_overrides,
+                     struct experiment *out, struct rn_err *err)
+{
     memset(out, 0, sizeof *out);
     char *text;
     size_t len;
     int rc = fs_read_all(path, &text, &len, RN_ERR_CONFIG, err);
     if (rc)
         return rc;
-    rc = cfg_load_string(text, len, path, out, err);
+    rc = cfg_load_string_ex(text, len, path, overrides, n_overrides, out, err);
     free(text);
     return rc;
 }
@@ -1704,6 +2220,55 @@ static cJSON *conditional_schema(const struct key_cond *when)
     return rule;
 }
 
+/* The sweep: section: dotted key paths of the table (not sections) mapped
+ * to non-empty lists. */
+static cJSON *sweep_schema(void)
+{
+    size_t cap = 8;
+    for (size_t i = 0; i < N_KEYS; i++)
+        cap += 2 * strlen(keys[i].path) + 1;
+    char *pattern = malloc(cap);
+    if (!pattern)
+        return NULL;
+    size_t o = 0;
+    o += (size_t)snprintf(pattern, cap, "^(");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].type == KT_SECTION)
+            continue;
+        if (pattern[o - 1] != '(')
+            pattern[o++] = '|';
+        for (const char *c = keys[i].path; *c; c++) {
+            if (*c == '.')
+                pattern[o++] = '\\';
+            pattern[o++] = *c;
+        }
+    }
+    snprintf(pattern + o, cap - o, ")$");
+    /* every item is attached to s as soon as it is made (put frees it on
+     * failure), so deleting s frees everything */
+    cJSON *s = cJSON_CreateObject(), *pp = NULL, *list = NULL;
+    bool ok = put(s, "description",
+                  cJSON_CreateString(
+                      "A sweep (runner -m FILE): each key is the dotted path of a key of this "
+                      "file (such as training.learning_rate), each value a non-empty list of "
+                      "values for it, checked like the key; the runs are the cartesian product, "
+                      "first key varying slowest. Not part of any run's config or config "
+                      "hash.")) &&
+              put(s, "type", cJSON_CreateString("object")) &&
+              put(s, "additionalProperties", cJSON_CreateFalse()) &&
+              put(s, "minProperties", cJSON_CreateNumber(1)) &&
+              put(s, "patternProperties", pp = cJSON_CreateObject()) &&
+              put(pp, pattern, list = cJSON_CreateObject()) &&
+              put(list, "type", cJSON_CreateString("array")) &&
+              put(list, "minItems", cJSON_CreateNumber(1));
+    free(pattern);
+    if (!ok) {
+        cJSON_Delete(s);
+        return NULL;
+    }
+    return s;
+}
+
 cJSON *cfg_schema(void)
 {
     cJSON *root = cJSON_CreateObject();
@@ -1725,6 +2290,8 @@ cJSON *cfg_schema(void)
     for (size_t i = 0; ok && i < N_KEYS; i++)
         if (keys[i].required)
             ok = require_path(root, keys[i].path);
+    if (ok)
+        ok = put(cJSON_GetObjectItemCaseSensitive(root, "properties"), "sweep", sweep_schema());
     /* Conditional requirements, one if/then per distinct condition list. */
     cJSON *all_of = NULL;
     for (size_t i = 0; ok && i < N_KEYS; i++) {

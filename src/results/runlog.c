@@ -211,6 +211,8 @@ int runlog_create(struct runlog *log, const char *path, const struct run_identit
     ok = ok && add(d, "wall_seconds", cJSON_CreateNull());
     ok = ok && add(d, "diverged_epoch", cJSON_CreateNull());
     ok = ok && add(d, "message", cJSON_CreateNull());
+    ok = ok && add(d, "sweep_id", str_or_null(id->sweep_id));
+    ok = ok && add(d, "overrides", dup_or(id->overrides, cJSON_CreateArray));
     ok = ok && add(d, "data_files", dup_or(id->data_files, cJSON_CreateArray));
     ok = ok && add(d, "config", dup_or(id->config, cJSON_CreateObject));
     ok = ok && add(d, "epochs", cJSON_CreateArray());

@@ -443,8 +443,14 @@ static int insert_param(void *vctx, const char *key, const cJSON *leaf)
 static const char SQL_INSERT_RUN[] =
     "INSERT INTO runs (uid, name, status, config_hash, seed, config_path, config_json,"
     " data_files, host, runner_version, started_at, heartbeat_at, epochs_planned,"
-    " epochs_done, json_path)"
-    " VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " STORE_NOW ", ?11, 0, ?12)";
+    " epochs_done, json_path, sweep_id, overrides)"
+    " VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " STORE_NOW ", ?11, 0, ?12,"
+    " ?13, ?14)";
+
+/* A run of a sweep whose row is not in this database (a Slurm task's shard)
+ * creates a minimal one, so runs.sweep_id always points at a row. */
+static const char SQL_ENSURE_SWEEP[] =
+    "INSERT OR IGNORE INTO sweeps (id, created_at, config_path) VALUES (?1, ?2, ?3)";
 
 int store_run_begin(struct store *s, const struct run_identity *id, const char *json_path,
                     int64_t *run_id, struct rn_err *err)
@@ -457,8 +463,28 @@ int store_run_begin(struct store *s, const struct run_identity *id, const char *
         cJSON_free(files_json);
         return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", s->path);
     }
+    char *overrides_json = id->overrides ? cJSON_PrintUnformatted(id->overrides) : NULL;
+    if (id->overrides && !overrides_json) {
+        cJSON_free(config_json);
+        cJSON_free(files_json);
+        return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", s->path);
+    }
     sqlite3_stmt *st = NULL;
     int code = begin(s, err);
+    if (code == RN_OK && id->sweep_id) {
+        code = prepare(s, SQL_ENSURE_SWEEP, &st, err);
+        if (code == RN_OK) {
+            int rc = bind_text(st, 1, id->sweep_id);
+            if (rc == SQLITE_OK)
+                rc = bind_text(st, 2, id->started_at);
+            if (rc == SQLITE_OK)
+                rc = bind_text(st, 3, id->config_path);
+            code = rc != SQLITE_OK ? db_fail(s, err, "cannot bind sweep")
+                                   : step_done(s, st, "cannot record sweep", err);
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     if (code == RN_OK)
         code = prepare(s, SQL_INSERT_RUN, &st, err);
     if (code == RN_OK) {
@@ -486,6 +512,10 @@ int store_run_begin(struct store *s, const struct run_identity *id, const char *
             rc = bind_size(st, 11, id->epochs_planned);
         if (rc == SQLITE_OK)
             rc = bind_text(st, 12, json_path);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 13, id->sweep_id);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 14, overrides_json);
         if (rc != SQLITE_OK)
             code = db_fail(s, err, "cannot bind run");
         else
@@ -496,6 +526,7 @@ int store_run_begin(struct store *s, const struct run_identity *id, const char *
     st = NULL;
     cJSON_free(config_json);
     cJSON_free(files_json);
+    cJSON_free(overrides_json);
 
     if (code == RN_OK)
         code = prepare(s, "INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)", &st,
@@ -629,5 +660,87 @@ int store_run_end(struct store *s, int64_t run_id, enum run_status status,
     if (code == RN_OK)
         return commit(s, err);
     rollback(s);
+    return code;
+}
+
+/* ---- sweeps and completed runs --------------------------------------------- */
+
+static const char SQL_SWEEP_BEGIN[] =
+    "INSERT INTO sweeps (id, created_at, config_path, spec, n_runs)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (id) DO UPDATE SET config_path = coalesce(config_path, excluded.config_path),"
+    " spec = coalesce(spec, excluded.spec), n_runs = coalesce(n_runs, excluded.n_runs)";
+
+int store_sweep_begin(struct store *s, const char *sweep_id, const char *created_at,
+                      const char *config_path, const char *spec_json, size_t n_runs,
+                      struct rn_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int code = begin(s, err);
+    if (code == RN_OK)
+        code = prepare(s, SQL_SWEEP_BEGIN, &st, err);
+    if (code == RN_OK) {
+        int rc = bind_text(st, 1, sweep_id);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 2, created_at);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 3, config_path);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 4, spec_json);
+        if (rc == SQLITE_OK)
+            rc = bind_size(st, 5, n_runs);
+        code = rc != SQLITE_OK ? db_fail(s, err, "cannot bind sweep")
+                               : step_done(s, st, "cannot record sweep", err);
+    }
+    sqlite3_finalize(st);
+    if (code == RN_OK)
+        return commit(s, err);
+    rollback(s);
+    return code;
+}
+
+/* Do two data_files arrays list the same digests in the same order? */
+static bool same_digests(const cJSON *a, const cJSON *b)
+{
+    if (!cJSON_IsArray(a) || !cJSON_IsArray(b) || cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
+        return false;
+    for (const cJSON *x = a->child, *y = b->child; x && y; x = x->next, y = y->next) {
+        const char *hx = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "sha256"));
+        const char *hy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "sha256"));
+        if (!hx || !hy || strcmp(hx, hy) != 0)
+            return false;
+    }
+    return true;
+}
+
+int store_find_completed(struct store *s, const char *config_hash, const cJSON *data_files,
+                         int64_t *run_id, struct rn_err *err)
+{
+    *run_id = 0;
+    sqlite3_stmt *st = NULL;
+    int code = prepare(s,
+                       "SELECT id, data_files FROM runs WHERE config_hash = ?1"
+                       " AND status = 'completed' ORDER BY id DESC",
+                       &st, err);
+    if (code == RN_OK && bind_text(st, 1, config_hash) != SQLITE_OK)
+        code = db_fail(s, err, "cannot bind config hash");
+    while (code == RN_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            code = db_fail(s, err, "cannot look for completed runs");
+            break;
+        }
+        const char *files = (const char *)sqlite3_column_text(st, 1);
+        cJSON *j = files ? cJSON_Parse(files) : NULL;
+        bool same = same_digests(j, data_files);
+        cJSON_Delete(j);
+        if (same) {
+            *run_id = sqlite3_column_int64(st, 0);
+            break;
+        }
+    }
+    sqlite3_finalize(st);
     return code;
 }
