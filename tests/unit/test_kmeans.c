@@ -577,7 +577,9 @@ static void test_fit_encode(void)
     err.code = 0;
     CHECK(kmeans_encode(&m1, imgs, n, f3, &stopper, &err) == RN_ERR_INTERRUPTED);
     CHECK(err.code == RN_ERR_INTERRUPTED);
-    CHECK(stop.last_done < n);
+    /* No call after the one that asked to stop. (How many images were done
+     * by then depends on the threads' timing, so it is not checked.) */
+    CHECK(stop.calls == 1);
 
     struct kmeans_model mi;
     struct progress_log fitlog = {0, 0, 0, 3, 1};
