@@ -4,6 +4,32 @@
 #define RUNNER_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct experiment;
+struct store;
+struct runlog;
+struct mlp;
+struct train_state;
+struct rn_err;
+
+/* A recorded run that `runner resume` continues (cmd_resume.c fills it in
+ * from the database; strings are borrowed). cmd_run then rebuilds the run
+ * from config_json instead of reading an experiment file. */
+struct resume_info {
+    int64_t run_id;
+    const char *uid;
+    const char *config_json;     /* runs.config_json: the resolved config */
+    const char *config_hash;     /* runs.config_hash */
+    const char *data_files;      /* runs.data_files (JSON text) */
+    const char *json_path;       /* the run's JSON file */
+    const char *checkpoint_path; /* runs.checkpoint_path, may be NULL */
+    uint64_t seed;
+    size_t epochs_done;
+};
 
 struct run_options {
     const char *config_path;
@@ -11,12 +37,36 @@ struct run_options {
     const char *results_dir;   /* --results-dir: overrides output.dir */
     bool quiet;                /* --quiet: no progress on stderr */
     size_t threads;            /* --threads: worker threads (0 = all online CPUs) */
+    const struct resume_info *resume; /* non-NULL: continue this run (runner resume) */
+};
+
+struct resume_options {
+    const char *run;           /* id, uid or name (newest run of that name) */
+    const char *db_path;       /* --db (default results/results.db) */
+    size_t threads;
+    bool quiet;
 };
 
 /* Each returns the process exit code. */
 int cmd_run(const struct run_options *opt);
 int cmd_validate(int argc, char **argv);
 int cmd_schema(void);
+int cmd_resume(const struct resume_options *opt);
+int cmd_merge(int argc, char **argv);
+
+/* Checkpoint file of a run: its JSON path with .json replaced by .ckpt
+ * (malloc'd; NULL when out of memory). */
+char *cli_checkpoint_path(const char *json_path);
+
+/* For cmd_run when resuming (cmd_resume.c): check that cfg (parsed from the
+ * recorded config) and the data files hashed now (data_json) are the ones
+ * the run was recorded with. */
+int resume_check_identity(const struct resume_info *r, const struct experiment *cfg,
+                          const cJSON *data_json, struct rn_err *err);
+/* Load the checkpoint of the run's last recorded epoch into m and st (none
+ * needed when no epoch was recorded: m and st keep their fresh start). */
+int resume_load_state(const struct resume_info *r, struct mlp *m, struct train_state *st,
+                      struct rn_err *err);
 
 /* Print "runner: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

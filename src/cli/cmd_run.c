@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "runner/augment.h"
+#include "runner/checkpoint.h"
 #include "runner/cifar.h"
 #include "runner/config.h"
 #include "runner/feature_sets.h"
@@ -32,6 +33,12 @@ struct epoch_sink {
     int64_t run_id;
     size_t epochs;
     bool quiet;
+    /* Checkpoint after every epoch, before its rows commit (NULL: none). */
+    const char *ckpt_path;
+    const struct mlp *model;
+    const struct train_state *state;
+    const char *config_hash;
+    uint64_t seed;
 };
 
 static double wall_now(void)
@@ -83,7 +90,11 @@ static void safe_file_part(const char *name, char *out, size_t cap)
 static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err *err)
 {
     struct epoch_sink *s = ctx;
-    int rc = runlog_add_epoch(s->log, m, err);
+    int rc = RN_OK;
+    if (s->ckpt_path)
+        rc = ckpt_save(s->ckpt_path, s->model, s->state, s->config_hash, s->seed, err);
+    if (rc == RN_OK)
+        rc = runlog_add_epoch(s->log, m, err);
     if (rc == RN_OK)
         rc = store_run_epoch(s->store, s->run_id, m, err);
     if (rc == RN_OK && !s->quiet) {
@@ -264,12 +275,17 @@ int cmd_run(const struct run_options *opt)
     struct store *store = NULL;
     struct runlog log = {0};
     cJSON *config_json = NULL, *data_json = NULL;
-    char *db_dir = NULL, *json_path = NULL;
+    char *db_dir = NULL, *json_path = NULL, *ckpt_path = NULL;
+    struct train_state tstate = {0};
+    const struct resume_info *resume = opt->resume;
     bool run_started = false;
     int64_t run_id = 0;
     memset(files, 0, sizeof files);
 
-    int rc = cfg_load_file(opt->config_path, &cfg, &err);
+    /* A resumed run is rebuilt from its recorded resolved config. */
+    int rc = resume ? cfg_load_string(resume->config_json, strlen(resume->config_json),
+                                      "recorded config", &cfg, &err)
+                    : cfg_load_file(opt->config_path, &cfg, &err);
     if (rc != RN_OK) {
         cli_error("%s", err.msg);
         return rc;
@@ -345,6 +361,20 @@ int cmd_run(const struct run_options *opt)
         rc = store_open(cfg.output.database, &store, &err);
     if (rc != RN_OK)
         goto done;
+    {
+        /* Runs left `running` by a killed process become `interrupted`. */
+        char here[256] = "unknown";
+        if (gethostname(here, sizeof here) != 0)
+            snprintf(here, sizeof here, "unknown");
+        here[sizeof here - 1] = '\0';
+        size_t n_stale = 0;
+        rc = store_mark_stale(store, here, STORE_STALE_REMOTE_SECONDS, &n_stale, &err);
+        if (rc != RN_OK)
+            goto done;
+        if (n_stale && !opt->quiet)
+            fprintf(stderr, "runner: %s: marked %zu run%s whose process is gone as interrupted\n",
+                    cfg.output.database, n_stale, n_stale == 1 ? "" : "s");
+    }
 
     if (!npy) {
         /* ---- augmentation: originals + copies, from the augment stream -- */
@@ -411,6 +441,19 @@ int cmd_run(const struct run_options *opt)
         goto done;
     }
     snprintf(json_path, plen, "%s/%s-%s.json", cfg.output.dir, fname, uid);
+    if (resume) {
+        free(json_path);
+        json_path = dup_str(resume->json_path);
+        snprintf(uid, sizeof uid, "%s", resume->uid);
+    }
+    ckpt_path = json_path ? cli_checkpoint_path(json_path) : NULL;
+    rc = train_state_init(&tstate, cfg.seed, s_train.n, &err);
+    if (rc != RN_OK)
+        goto done;
+    if (!json_path || !ckpt_path) {
+        rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     struct run_identity id = {
         .uid = uid,
         .name = cfg.name,
@@ -425,11 +468,29 @@ int cmd_run(const struct run_options *opt)
         .data_files = data_json,
     };
     double t_start = wall_now();
-    rc = store_run_begin(store, &id, json_path, &run_id, &err);
-    if (rc != RN_OK)
-        goto done;
-    run_started = true;
-    rc = runlog_create(&log, json_path, &id, run_id, &err);
+    if (resume) {
+        /* Same config and data as recorded, the checkpoint of the last
+         * recorded epoch, then the run row and JSON file are taken over. */
+        run_id = resume->run_id;
+        rc = resume_check_identity(resume, &cfg, data_json, &err);
+        if (rc == RN_OK)
+            rc = resume_load_state(resume, &model, &tstate, &err);
+        if (rc == RN_OK)
+            rc = store_run_resume(store, run_id, resume->epochs_done, host, (int64_t)getpid(),
+                                  &err);
+        if (rc != RN_OK)
+            goto done;
+        run_started = true;
+        rc = runlog_reopen(&log, json_path, resume->uid, resume->epochs_done, &err);
+    } else {
+        rc = store_run_begin(store, &id, json_path, &run_id, &err);
+        if (rc != RN_OK)
+            goto done;
+        run_started = true;
+        rc = runlog_create(&log, json_path, &id, run_id, &err);
+    }
+    if (rc == RN_OK)
+        rc = store_run_set_process(store, run_id, (int64_t)getpid(), ckpt_path, &err);
     if (rc != RN_OK)
         goto done;
     if (!opt->quiet)
@@ -439,10 +500,11 @@ int cmd_run(const struct run_options *opt)
                 (long long)run_id, uid, s_train.n, s_train.dim, s_test.n, threads,
                 threads == 1 ? "" : "s");
 
-    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet};
+    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, opt->quiet,
+                              ckpt_path, &model, &tstate, hash, cfg.seed};
     struct train_outcome outcome;
-    rc = train_run(&cfg.training, cfg.seed, &model, &s_train, fs.val.rows ? &s_val : NULL, &s_test,
-                   record_epoch, &sink, &outcome, &err);
+    rc = train_run_state(&cfg.training, &model, &s_train, fs.val.rows ? &s_val : NULL, &s_test,
+                         &tstate, record_epoch, &sink, &outcome, &err);
     if (rc != RN_OK)
         goto done;
 
@@ -462,6 +524,16 @@ int cmd_run(const struct run_options *opt)
     if (rc != RN_OK)
         goto done;
     run_started = false;
+    {
+        /* A finished run is not resumed: its checkpoints go. */
+        char prev[4096];
+        snprintf(prev, sizeof prev, "%s.prev", ckpt_path);
+        remove(prev);
+        remove(ckpt_path);
+        rc = store_run_set_process(store, run_id, (int64_t)getpid(), NULL, &err);
+        if (rc != RN_OK)
+            goto done;
+    }
     if (outcome.status == RUN_DIVERGED) {
         cli_error("%s: run %lld %s (recorded in %s)", cfg.name, (long long)run_id, message,
                   cfg.output.database);
@@ -489,6 +561,8 @@ done:
     cJSON_Delete(data_json);
     free(db_dir);
     free(json_path);
+    free(ckpt_path);
+    train_state_free(&tstate);
     mlp_free(&model);
     fset_free(&fs);
     cifar_free(&train);

@@ -12,6 +12,8 @@
 static const char usage_text[] =
     "usage: runner [run] EXPERIMENT.yaml [--db PATH] [--results-dir DIR] [--threads N]\n"
     "                    [--quiet]\n"
+    "       runner resume RUN [--db PATH] [--threads N] [--quiet]\n"
+    "       runner merge OUT.db SHARD.db...\n"
     "       runner validate EXPERIMENT.yaml...\n"
     "       runner schema\n"
     "       runner --help | --version\n"
@@ -19,6 +21,9 @@ static const char usage_text[] =
     "  run       train the experiment and record it (JSON + SQLite); --threads N\n"
     "            sets the worker threads (default: all CPUs; results are identical\n"
     "            for any N)\n"
+    "  resume    continue an interrupted run (id, uid or name) from its last\n"
+    "            completed epoch, with the same results as an uninterrupted run\n"
+    "  merge     merge runner databases (e.g. Slurm shards) into OUT.db\n"
     "  validate  check experiment files without running them\n"
     "  schema    print the JSON Schema of experiment files\n"
     "\n"
@@ -86,6 +91,40 @@ static int parse_run(int argc, char **argv, int i)
     return cmd_run(&opt);
 }
 
+static int parse_resume(int argc, char **argv, int i)
+{
+    struct resume_options opt = {0};
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--db") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a value", a);
+            opt.db_path = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            errno = 0;
+            unsigned long long t = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-' || t < 1 || t > 256)
+                return usage_error("--threads: expected an integer from 1 to 256, got '%s'", v);
+            opt.threads = (size_t)t;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            opt.quiet = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!opt.run) {
+            opt.run = a;
+        } else {
+            return usage_error("unexpected argument '%s' (one run to resume)", a);
+        }
+    }
+    if (!opt.run)
+        return usage_error("%s", "resume needs a run (id, uid or name)");
+    return cmd_resume(&opt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -110,6 +149,13 @@ int main(int argc, char **argv)
         if (argc != 2)
             return usage_error("%s", "schema takes no arguments");
         return cmd_schema();
+    }
+    if (strcmp(cmd, "resume") == 0)
+        return parse_resume(argc, argv, 2);
+    if (strcmp(cmd, "merge") == 0) {
+        if (argc < 4)
+            return usage_error("%s", "merge needs OUT.db and at least one SHARD.db");
+        return cmd_merge(argc - 2, argv + 2);
     }
     if (strcmp(cmd, "run") == 0)
         return parse_run(argc, argv, 2);
