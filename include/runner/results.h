@@ -140,7 +140,7 @@ struct store_merge_stats {
     size_t added;     /* runs new to the output */
     size_t updated;   /* runs replaced by the shard's version (more epochs, or finished) */
     size_t unchanged; /* runs already there, as far as or further along */
-    size_t sweeps;    /* sweep rows added */
+    size_t sweeps;    /* sweep rows added, or filled in (see store_merge) */
 };
 
 /* Merge the runs (with their params and epochs) and sweeps of the runner
@@ -148,8 +148,10 @@ struct store_merge_stats {
  * uid; a new run is added with an id of s's own; a run already present is
  * replaced by the shard's version only if that one has more epochs, or as
  * many and a later status (running < interrupted < failed < diverged,
- * completed). So merging is idempotent and the order of overlapping shards
- * does not matter. On any error s is left as it was. */
+ * completed). Sweep rows are added, or a minimal one (as a Slurm task's
+ * shard has) filled in from a fuller one. So merging is idempotent and the
+ * order of overlapping shards does not matter. On any error s is left as
+ * it was. */
 int store_merge(struct store *s, const char *shard_path, struct store_merge_stats *stats,
                 struct rn_err *err);
 

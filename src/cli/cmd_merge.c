@@ -48,7 +48,7 @@ int cmd_merge(int argc, char **argv)
         struct store_merge_stats st;
         rc = store_merge(s, argv[i], &st, &err);
         if (rc == RN_OK)
-            printf("%s: %zu runs added, %zu updated, %zu unchanged; %zu sweeps added\n",
+            printf("%s: %zu runs added, %zu updated, %zu unchanged; %zu sweeps added or completed\n",
                    argv[i], st.added, st.updated, st.unchanged, st.sweeps);
     }
     store_close(s);

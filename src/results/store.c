@@ -1207,20 +1207,25 @@ int store_merge(struct store *s, const char *shard_path, struct store_merge_stat
                   &has_sweeps) != SQLITE_OK)
         code = db_fail(s, err, "cannot read the shard's tables");
     if (code == RN_OK && has_sweeps) {
-        char *cols = NULL;
-        code = common_columns(s, "sweeps", NULL, &cols, err);
-        char *sql = code == RN_OK ? sql_fmt("INSERT OR IGNORE INTO main.sweeps (%s)"
-                                            " SELECT %s FROM shard.sweeps",
-                                            cols, cols)
-                                  : NULL;
-        if (code == RN_OK && !sql)
-            code = rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", s->path);
-        if (code == RN_OK)
-            code = exec_sql(s, sql, "cannot copy sweeps", err);
+        /* A sweep's row may come in several versions: a Slurm task's shard
+         * has a minimal one (id, created_at, config_path), the emitted
+         * sweep.db the full one. Missing fields are filled in and the
+         * earliest created_at kept, so the order of shards does not matter. */
+        code = exec_sql(s,
+                        "INSERT INTO main.sweeps (id, created_at, config_path, spec, n_runs)"
+                        " SELECT id, created_at, config_path, spec, n_runs FROM shard.sweeps"
+                        " WHERE true ON CONFLICT (id) DO UPDATE SET"
+                        " created_at = min(created_at, excluded.created_at),"
+                        " config_path = coalesce(config_path, excluded.config_path),"
+                        " spec = coalesce(spec, excluded.spec),"
+                        " n_runs = coalesce(n_runs, excluded.n_runs)"
+                        " WHERE excluded.created_at < sweeps.created_at"
+                        " OR (sweeps.config_path IS NULL AND excluded.config_path IS NOT NULL)"
+                        " OR (sweeps.spec IS NULL AND excluded.spec IS NOT NULL)"
+                        " OR (sweeps.n_runs IS NULL AND excluded.n_runs IS NOT NULL)",
+                        "cannot copy sweeps", err);
         if (code == RN_OK)
             got.sweeps = (size_t)sqlite3_changes(s->db);
-        free(sql);
-        free(cols);
     }
     if (code == RN_OK)
         code = merge_prepare(s, &q, err);

@@ -214,14 +214,43 @@ int main(void)
                  " UPDATE runs SET sweep_id = 'sw-1'");
     CHECK(merge1(o3, sw, outf, errf) == 0);
     o = e2e_read(outf);
-    CHECK_STR_CONTAINS(o, "2 runs added, 0 updated, 0 unchanged; 1 sweeps added");
+    CHECK_STR_CONTAINS(o, "2 runs added, 0 updated, 0 unchanged; 1 sweeps added or completed");
     free(o);
     CHECK(merge1(o3, sw, outf, errf) == 0);
     o = e2e_read(outf);
-    CHECK_STR_CONTAINS(o, "0 runs added, 0 updated, 2 unchanged; 0 sweeps added");
+    CHECK_STR_CONTAINS(o, "0 runs added, 0 updated, 2 unchanged; 0 sweeps added or completed");
     free(o);
     CHECK(q_long(o3, "SELECT count(*) FROM runs WHERE sweep_id = 'sw-1'") == 2);
     CHECK(q_long(o3, "SELECT count(*) FROM sweeps") == 1);
+
+    /* A task shard's minimal sweep row and the full one (as --emit slurm
+     * writes them), in either order, end as the full row. */
+    char *minimal = path_in("minimal.db"), *full = path_in("full.db");
+    char *o5 = path_in("o5.db"), *o6 = path_in("o6.db");
+    copy_file(s2, minimal);
+    exec_sql(minimal, "INSERT INTO sweeps (id, created_at, config_path) VALUES"
+                      " ('sw-2', '2026-01-02T00:00:00Z', 'x.yaml'); UPDATE runs SET sweep_id = 'sw-2'");
+    copy_file(s1, full);
+    exec_sql(full, "DELETE FROM runs; INSERT INTO sweeps (id, created_at, config_path, spec,"
+                   " n_runs) VALUES ('sw-2', '2026-01-01T00:00:00Z', 'x.yaml', '{}', 2)");
+    CHECK(merge(o5, minimal, full, outf, errf) == 0);
+    o = e2e_read(outf);
+    CHECK_STR_CONTAINS(o, "full.db: 0 runs added, 0 updated, 0 unchanged; 1 sweeps added or completed");
+    free(o);
+    CHECK(merge(o6, full, minimal, outf, errf) == 0);
+    CHECK(merge(o6, full, minimal, outf, errf) == 0);
+    o = e2e_read(outf);
+    CHECK_STR_CONTAINS(o, "full.db: 0 runs added, 0 updated, 0 unchanged; 0 sweeps added or completed");
+    free(o);
+    char *d5 = digest(o5), *d6 = digest(o6);
+    CHECK(strcmp(d5, d6) == 0);
+    CHECK_STR_CONTAINS(d5, "[\"sw-2\",\"2026-01-01T00:00:00Z\",\"{}\",2]");
+    free(d5);
+    free(d6);
+    free(minimal);
+    free(full);
+    free(o5);
+    free(o6);
 
     /* A version-1 shard: its columns that exist are read. */
     char *v1 = path_in("v1.db"), *o4 = path_in("o4.db");
