@@ -118,8 +118,8 @@ struct store_run_info {
     int64_t pid; /* 0 if unknown */
 };
 
-/* Find a run by id (all digits), uid, or name (the newest run with that
- * name). RN_ERR_USAGE if there is none. */
+/* Find a run by uid, id (all digits) or name (the newest run with that
+ * name), in that order of preference. RN_ERR_USAGE if there is none. */
 int store_find_run(struct store *s, const char *which, struct store_run_info *info,
                    struct rn_err *err);
 void store_run_info_free(struct store_run_info *info);

@@ -812,7 +812,7 @@ static const char SQL_FIND_RUN[] =
     "SELECT id, uid, name, status, host, config_json, config_hash, data_files, json_path,"
     " checkpoint_path, message, seed, epochs_done, epochs_planned, pid FROM runs"
     " WHERE (?1 IS NOT NULL AND id = ?1) OR uid = ?2 OR name = ?2"
-    " ORDER BY (uid = ?2) DESC, id DESC LIMIT 1";
+    " ORDER BY (uid = ?2) DESC, (id IS ?1) DESC, id DESC LIMIT 1";
 
 int store_find_run(struct store *s, const char *which, struct store_run_info *info,
                    struct rn_err *err)
