@@ -204,6 +204,18 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* a followed by b, malloc'd (NULL when out of memory). */
+static char *str_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *d = malloc(na + nb + 1);
+    if (d) {
+        memcpy(d, a, na);
+        memcpy(d + na, b, nb + 1);
+    }
+    return d;
+}
+
 /* Replace an owned string in the config with a copy of value. */
 static int override_str(char **slot, const char *value, struct rn_err *err)
 {
@@ -525,14 +537,15 @@ int cmd_run(const struct run_options *opt)
         goto done;
     run_started = false;
     {
-        /* A finished run is not resumed: its checkpoints go. */
-        char prev[4096];
-        snprintf(prev, sizeof prev, "%s.prev", ckpt_path);
-        remove(prev);
+        /* A finished run is not resumed: its checkpoints go (best effort; a
+         * checkpoint left behind is only disk space). */
+        char *prev = str_concat(ckpt_path, ".prev");
+        if (prev)
+            remove(prev);
+        free(prev);
         remove(ckpt_path);
-        rc = store_run_set_process(store, run_id, (int64_t)getpid(), NULL, &err);
-        if (rc != RN_OK)
-            goto done;
+        struct rn_err ignored = {0};
+        store_run_set_process(store, run_id, (int64_t)getpid(), NULL, &ignored);
     }
     if (outcome.status == RUN_DIVERGED) {
         cli_error("%s: run %lld %s (recorded in %s)", cfg.name, (long long)run_id, message,
