@@ -10,8 +10,10 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "runner/npy.h"
+#include "runner/rng.h"
 
-static const char *runner_bin, *data_dir, *src_dir;
+static const char *runner_bin, *src_dir;
 static char *tmp;
 
 static char *path_in(const char *name)
@@ -19,20 +21,57 @@ static char *path_in(const char *name)
     return e2e_fmt("%s/%s", tmp, name);
 }
 
+/* A small learnable problem as .npy files in tmp (train, test). */
+static void write_npy(void)
+{
+    const size_t n[2] = {400, 100}, dim = 24;
+    const char *names[2] = {"train", "test"};
+    for (int k = 0; k < 2; k++) {
+        float *x = malloc(n[k] * dim * sizeof *x);
+        uint8_t *y = malloc(n[k]);
+        struct rng r;
+        rng_init(&r, 5, (uint64_t)k);
+        for (size_t i = 0; i < n[k]; i++) {
+            y[i] = (uint8_t)(i % 10);
+            for (size_t j = 0; j < dim; j++)
+                x[i * dim + j] = (float)rng_normal(&r) + (j / 2 == y[i] ? 1.5f : 0.0f);
+        }
+        char *px = e2e_fmt("%s/%s.npy", tmp, names[k]);
+        char *py = e2e_fmt("%s/%s_labels.npy", tmp, names[k]);
+        struct rn_err err = {0};
+        if (npy_write_matrix(px, n[k], dim, x, NULL, &err) ||
+            npy_write_labels(py, n[k], y, NULL, &err)) {
+            fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
+            exit(2);
+        }
+        free(px);
+        free(py);
+        free(x);
+        free(y);
+    }
+}
+
 /* One small run recorded in db. */
 static void make_run(const char *name, const char *db)
 {
     char *cfg = e2e_fmt("%s/%s.yaml", tmp, name);
-    char *text = e2e_fmt("name: %s\nseed: 3\ndata:\n  dir: %s\n  train_limit: 500\n"
-                         "  test_limit: 200\nmodel:\n  layers: [3072, 8, 10]\n"
+    char *text = e2e_fmt("name: %s\nseed: 3\n"
+                         "features:\n  kind: npy\n"
+                         "  npy: {train: %s/train.npy, train_labels: %s/train_labels.npy,\n"
+                         "        test: %s/test.npy, test_labels: %s/test_labels.npy}\n"
+                         "model:\n  layers: [24, 8, 10]\n"
                          "training:\n  epochs: 2\n  batch_size: 50\n"
                          "output:\n  dir: %s/results\n  database: %s\n",
-                         name, data_dir, tmp, db);
+                         name, tmp, tmp, tmp, tmp, tmp, db);
     e2e_write(cfg, text);
     char *errf = e2e_fmt("%s/%s.err", tmp, name);
     char *argv[] = {(char *)runner_bin, cfg, "--quiet", NULL};
     int rc = e2e_run(argv, NULL, errf);
-    CHECK_MSG(rc == 0, "run %s: exit %d: %s", name, rc, e2e_read(errf));
+    if (rc != 0) {
+        char *m = e2e_read(errf);
+        CHECK_MSG(rc == 0, "run %s: exit %d: %s", name, rc, m ? m : "");
+        free(m);
+    }
     free(cfg);
     free(text);
     free(errf);
@@ -138,9 +177,9 @@ static void check_integrity(const char *db)
 int main(void)
 {
     runner_bin = e2e_env("RUNNER_BIN");
-    data_dir = e2e_env("RUNNER_TESTDATA");
     src_dir = e2e_env("RUNNER_SOURCE_DIR");
     tmp = e2e_tmpdir();
+    write_npy();
     char *s1 = path_in("shard1.db"), *s2 = path_in("shard2.db"), *out = path_in("out/all.db");
     char *outf = path_in("merge.out"), *errf = path_in("merge.err");
     make_run("a", s1);
@@ -322,6 +361,10 @@ int main(void)
     CHECK(e2e_run(argv, NULL, NULL) == 2);
 
     free(d1);
+    char *paths[] = {s1, s2, out, outf, errf, old, o1, o2, sw, o3, v1, o4,
+                     garbage, newer, foreign, missing};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        free(paths[i]);
     int code = check_exit("test_merge");
     if (code == 0)
         e2e_rmrf(tmp);
