@@ -29,11 +29,11 @@ static char *write_config(const char *name, const char *dir, int epochs)
                          "seed: 11\n"
                          "data:\n"
                          "  dir: %s\n"
-                         "  train_limit: 4000\n"
+                         "  train_limit: 2000\n"
                          "  test_limit: 500\n"
                          "  validation: 300\n"
                          "model:\n"
-                         "  layers: [3072, 48, 10]\n"
+                         "  layers: [3072, 16, 10]\n"
                          "training:\n"
                          "  epochs: %d\n"
                          "  batch_size: 50\n"
@@ -152,7 +152,7 @@ static void flip_byte(const char *path, long off)
 
 static void test_kill_and_resume(void)
 {
-    char *cfg = write_config("kr", data_dir, 8);
+    char *cfg = write_config("kr", data_dir, 10);
     char *full_db = e2e_fmt("%s/results/full.db", tmp);
     char *db = e2e_fmt("%s/results/killed.db", tmp);
     char *errf = e2e_fmt("%s/kr.err", tmp);
@@ -164,7 +164,7 @@ static void test_kill_and_resume(void)
 
     pid_t pid = run_and_kill(cfg, db, 3);
     int done = epochs_done(db);
-    CHECK_MSG(done >= 3 && done < 8, "killed after %d epochs", done);
+    CHECK_MSG(done >= 3 && done < 10, "killed after %d epochs", done);
     sqlite3 *d = open_db(db);
     char *status = q_text(d, "SELECT status FROM runs");
     CHECK(status && strcmp(status, "running") == 0); /* nobody has looked yet */
@@ -203,8 +203,8 @@ static void test_kill_and_resume(void)
     status = q_text(d, "SELECT status FROM runs");
     CHECK(status && strcmp(status, "completed") == 0);
     free(status);
-    CHECK(q_double(d, "SELECT epochs_done FROM runs") == 8);
-    CHECK(q_double(d, "SELECT count(*) FROM epochs") == 8);
+    CHECK(q_double(d, "SELECT epochs_done FROM runs") == 10);
+    CHECK(q_double(d, "SELECT count(*) FROM epochs") == 10);
     char *attach = e2e_fmt("ATTACH '%s' AS f", full_db);
     CHECK(sqlite3_exec(d, attach, NULL, NULL, NULL) == SQLITE_OK);
     free(attach);
@@ -213,22 +213,22 @@ static void test_kill_and_resume(void)
                               " AND a.test_loss = b.test_loss AND a.test_acc = b.test_acc"
                               " AND a.val_loss = b.val_loss AND a.val_acc = b.val_acc"
                               " AND a.lr = b.lr");
-    CHECK_MSG(same == 8, "%g of 8 epochs bit-identical", same);
+    CHECK_MSG(same == 10, "%g of 10 epochs bit-identical", same);
     CHECK(q_double(d, "SELECT count(*) FROM runs a JOIN f.runs b ON"
                       " a.final_test_acc = b.final_test_acc AND a.best_epoch = b.best_epoch"
                       " AND a.best_test_acc = b.best_test_acc AND a.config_hash = b.config_hash")
           == 1);
-    /* The same JSON file, now with all 8 epochs, completed. */
+    /* The same JSON file, now with all 10 epochs, completed. */
     char *jpath = q_text(d, "SELECT json_path FROM runs");
     char *text = jpath ? e2e_read(jpath) : NULL;
     cJSON *doc = text ? cJSON_Parse(text) : NULL;
     CHECK(doc != NULL);
     if (doc) {
-        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "epochs")) == 8);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "epochs")) == 10);
         CHECK(strcmp(cJSON_GetObjectItem(doc, "status")->valuestring, "completed") == 0);
-        cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "epochs"), 7);
+        cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "epochs"), 9);
         CHECK(e && cJSON_GetObjectItem(e, "test_acc")->valuedouble ==
-                       q_double(d, "SELECT test_acc FROM f.epochs WHERE epoch = 8"));
+                       q_double(d, "SELECT test_acc FROM f.epochs WHERE epoch = 10"));
     }
     cJSON_Delete(doc);
     free(text);
@@ -245,7 +245,7 @@ static void test_kill_and_resume(void)
     CHECK_STR_CONTAINS(m, "is completed");
     free(m);
     d = open_db(db);
-    CHECK(q_double(d, "SELECT count(*) FROM epochs") == 8);
+    CHECK(q_double(d, "SELECT count(*) FROM epochs") == 10);
     sqlite3_close(d);
     rc = resume("no-such-run", db, "1", errf);
     CHECK(rc == 2);
