@@ -103,9 +103,14 @@ int store_run_set_process(struct store *s, int64_t run_id, int64_t pid,
  * when kill(pid, 0) reports no such process, or when the process now holding
  * that pid started after the run's last heartbeat (the pid was reused). A
  * run on another host (or without a pid) is gone when its heartbeat is
- * older than remote_stale_seconds. *n_marked (may be NULL) gets the count. */
+ * older than remote_stale_seconds. *n_marked (may be NULL) gets the count.
+ * After the transaction commits, fn (may be NULL) is called for each marked
+ * run with its JSON path (may be NULL) and the message, e.g. to update the
+ * run's JSON file (runlog_mark_interrupted). */
+typedef void (*store_stale_fn)(void *ctx, int64_t run_id, const char *json_path,
+                               const char *message);
 int store_mark_stale(struct store *s, const char *this_host, double remote_stale_seconds,
-                     size_t *n_marked, struct rn_err *err);
+                     store_stale_fn fn, void *ctx, size_t *n_marked, struct rn_err *err);
 
 /* A run as recorded; strings are owned (free with store_run_info_free) and
  * NULL where the column is NULL. */
@@ -182,5 +187,10 @@ void runlog_free(struct runlog *log);
  * run's, or has fewer than keep_epochs epochs. */
 int runlog_reopen(struct runlog *log, const char *path, const char *uid, size_t keep_epochs,
                   struct rn_err *err);
+
+/* Set the run file at path to interrupted with message, if it still says
+ * running (its process died; see store_mark_stale). Rewritten atomically;
+ * a file that says anything else is left as it is. */
+int runlog_mark_interrupted(const char *path, const char *message, struct rn_err *err);
 
 #endif

@@ -54,6 +54,11 @@ int cmd_schema(void);
 int cmd_resume(const struct resume_options *opt);
 int cmd_merge(int argc, char **argv);
 
+/* Mark the runs of s whose process is gone as interrupted, in the
+ * database and in their JSON files (store_mark_stale); a note on stderr
+ * unless quiet. Called whenever the runner opens a database to write runs. */
+int cli_mark_stale(struct store *s, const char *db_path, bool quiet, struct rn_err *err);
+
 /* Checkpoint file of a run: its JSON path with .json replaced by .ckpt
  * (malloc'd; NULL when out of memory). */
 char *cli_checkpoint_path(const char *json_path);

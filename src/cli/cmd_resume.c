@@ -121,6 +121,31 @@ int resume_load_state(const struct resume_info *r, struct mlp *m, struct train_s
     return code;
 }
 
+/* store_mark_stale callback: the run's JSON file says interrupted too. Best
+ * effort: the file may be on another machine. */
+static void mark_json(void *ctx, int64_t run_id, const char *json_path, const char *message)
+{
+    (void)ctx;
+    (void)run_id;
+    struct rn_err ignored = {0};
+    if (json_path)
+        runlog_mark_interrupted(json_path, message, &ignored);
+}
+
+int cli_mark_stale(struct store *s, const char *db_path, bool quiet, struct rn_err *err)
+{
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    size_t n = 0;
+    int rc = store_mark_stale(s, host, STORE_STALE_REMOTE_SECONDS, mark_json, NULL, &n, err);
+    if (rc == RN_OK && n && !quiet)
+        fprintf(stderr, "runner: %s: marked %zu run%s whose process is gone as interrupted\n",
+                db_path, n, n == 1 ? "" : "s");
+    return rc;
+}
+
 int cmd_resume(const struct resume_options *opt)
 {
     struct rn_err err = {0};
@@ -132,13 +157,9 @@ int cmd_resume(const struct resume_options *opt)
     }
     struct store *store = NULL;
     struct store_run_info info = {0};
-    char host[256] = "unknown";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "unknown");
-    host[sizeof host - 1] = '\0';
     int rc = store_open(db, &store, &err);
     if (rc == RN_OK)
-        rc = store_mark_stale(store, host, STORE_STALE_REMOTE_SECONDS, NULL, &err);
+        rc = cli_mark_stale(store, db, opt->quiet, &err);
     if (rc == RN_OK)
         rc = store_find_run(store, opt->run, &info, &err);
     store_close(store);

@@ -373,20 +373,10 @@ int cmd_run(const struct run_options *opt)
         rc = store_open(cfg.output.database, &store, &err);
     if (rc != RN_OK)
         goto done;
-    {
-        /* Runs left `running` by a killed process become `interrupted`. */
-        char here[256] = "unknown";
-        if (gethostname(here, sizeof here) != 0)
-            snprintf(here, sizeof here, "unknown");
-        here[sizeof here - 1] = '\0';
-        size_t n_stale = 0;
-        rc = store_mark_stale(store, here, STORE_STALE_REMOTE_SECONDS, &n_stale, &err);
-        if (rc != RN_OK)
-            goto done;
-        if (n_stale && !opt->quiet)
-            fprintf(stderr, "runner: %s: marked %zu run%s whose process is gone as interrupted\n",
-                    cfg.output.database, n_stale, n_stale == 1 ? "" : "s");
-    }
+    /* Runs left `running` by a killed process become `interrupted`. */
+    rc = cli_mark_stale(store, cfg.output.database, opt->quiet, &err);
+    if (rc != RN_OK)
+        goto done;
 
     if (!npy) {
         /* ---- augmentation: originals + copies, from the augment stream -- */

@@ -368,3 +368,28 @@ int runlog_reopen(struct runlog *log, const char *path, const char *uid, size_t 
     log->doc = d;
     return RN_OK;
 }
+
+int runlog_mark_interrupted(const char *path, const char *message, struct rn_err *err)
+{
+    char *text;
+    size_t len;
+    int code = fs_read_all(path, &text, &len, RN_ERR_OUTPUT, err);
+    if (code != RN_OK)
+        return code;
+    cJSON *d = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *status = d ? cJSON_GetObjectItemCaseSensitive(d, "status") : NULL;
+    if (!cJSON_IsObject(d) || !cJSON_IsString(status)) {
+        cJSON_Delete(d);
+        return rn_fail(err, RN_ERR_OUTPUT, "%s: not a runner run file", path);
+    }
+    if (strcmp(status->valuestring, run_status_name(RUN_RUNNING)) != 0) {
+        cJSON_Delete(d);
+        return RN_OK;
+    }
+    int ok = set(d, "status", cJSON_CreateString(run_status_name(RUN_INTERRUPTED)));
+    ok = ok && set(d, "message", str_or_null(message));
+    code = ok ? write_doc(path, d, err) : rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
+    cJSON_Delete(d);
+    return code;
+}

@@ -711,25 +711,72 @@ static bool local_process_gone(int64_t pid, int64_t heartbeat)
 
 static const char SQL_STALE_CANDIDATES[] =
     "SELECT id, host, pid, CAST(strftime('%s', heartbeat_at) AS INTEGER),"
-    " CAST(strftime('%s', 'now') AS INTEGER) - CAST(strftime('%s', heartbeat_at) AS INTEGER)"
-    " FROM runs WHERE status = 'running'";
+    " CAST(strftime('%s', 'now') AS INTEGER) - CAST(strftime('%s', heartbeat_at) AS INTEGER),"
+    " json_path FROM runs WHERE status = 'running'";
 
 static const char SQL_MARK_STALE[] =
     "UPDATE runs SET status = 'interrupted', message = ?2, finished_at = heartbeat_at"
     " WHERE id = ?1 AND status = 'running'";
 
+/* The runs marked in one store_mark_stale call, for its callback. */
+struct stale_list {
+    size_t n, cap;
+    int64_t *ids;
+    char **paths, **msgs;
+};
+
+static void stale_list_free(struct stale_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->paths[i]);
+        free(l->msgs[i]);
+    }
+    free(l->ids);
+    free(l->paths);
+    free(l->msgs);
+}
+
+static int stale_list_add(struct stale_list *l, int64_t id, const char *path, const char *msg)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        int64_t *ids = realloc(l->ids, cap * sizeof *ids);
+        if (ids)
+            l->ids = ids;
+        char **paths = ids ? realloc(l->paths, cap * sizeof *paths) : NULL;
+        if (paths)
+            l->paths = paths;
+        char **msgs = paths ? realloc(l->msgs, cap * sizeof *msgs) : NULL;
+        if (!msgs)
+            return 0;
+        l->msgs = msgs;
+        l->cap = cap;
+    }
+    char *p = path ? strdup(path) : NULL, *m = strdup(msg);
+    if ((path && !p) || !m) {
+        free(p);
+        free(m);
+        return 0;
+    }
+    l->ids[l->n] = id;
+    l->paths[l->n] = p;
+    l->msgs[l->n] = m;
+    l->n++;
+    return 1;
+}
+
 int store_mark_stale(struct store *s, const char *this_host, double remote_stale_seconds,
-                     size_t *n_marked, struct rn_err *err)
+                     store_stale_fn fn, void *ctx, size_t *n_marked, struct rn_err *err)
 {
     if (n_marked)
         *n_marked = 0;
     sqlite3_stmt *sel = NULL, *upd = NULL;
+    struct stale_list marked = {0};
     int code = begin(s, err);
     if (code == RN_OK)
         code = prepare(s, SQL_STALE_CANDIDATES, &sel, err);
     if (code == RN_OK)
         code = prepare(s, SQL_MARK_STALE, &upd, err);
-    size_t marked = 0;
     while (code == RN_OK) {
         int rc = sqlite3_step(sel);
         if (rc == SQLITE_DONE)
@@ -745,6 +792,7 @@ int store_mark_stale(struct store *s, const char *this_host, double remote_stale
         bool has_hb = sqlite3_column_type(sel, 3) != SQLITE_NULL;
         int64_t hb = has_hb ? sqlite3_column_int64(sel, 3) : -1;
         int64_t age = sqlite3_column_int64(sel, 4);
+        const char *json_path = (const char *)sqlite3_column_text(sel, 5);
         char msg[512];
         bool gone = false;
         if (host && this_host && strcmp(host, this_host) == 0 && has_pid) {
@@ -766,8 +814,9 @@ int store_mark_stale(struct store *s, const char *this_host, double remote_stale
             code = db_fail(s, err, "cannot bind stale run");
         else
             code = step_done(s, upd, "cannot mark a stale run interrupted", err);
-        if (code == RN_OK)
-            marked += (size_t)sqlite3_changes(s->db);
+        if (code == RN_OK && sqlite3_changes(s->db) == 1 &&
+            !stale_list_add(&marked, id, json_path, msg))
+            code = rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", s->path);
     }
     sqlite3_finalize(sel);
     sqlite3_finalize(upd);
@@ -775,8 +824,13 @@ int store_mark_stale(struct store *s, const char *this_host, double remote_stale
         code = commit(s, err);
     else
         rollback(s);
-    if (code == RN_OK && n_marked)
-        *n_marked = marked;
+    if (code == RN_OK) {
+        if (n_marked)
+            *n_marked = marked.n;
+        for (size_t i = 0; fn && i < marked.n; i++)
+            fn(ctx, marked.ids[i], marked.paths[i], marked.msgs[i]);
+    }
+    stale_list_free(&marked);
     return code;
 }
 

@@ -178,7 +178,7 @@ static void test_kill_and_resume(void)
     struct rn_err err = {0};
     size_t marked = 0;
     CHECK(store_open(db, &s, &err) == RN_OK);
-    CHECK_MSG(store_mark_stale(s, host, STORE_STALE_REMOTE_SECONDS, &marked, &err) == RN_OK,
+    CHECK_MSG(store_mark_stale(s, host, STORE_STALE_REMOTE_SECONDS, NULL, NULL, &marked, &err) == RN_OK,
               "%s", err.msg);
     store_close(s);
     CHECK(marked == 1);
@@ -352,7 +352,19 @@ static void test_refusals(void)
     CHECK(status && strcmp(status, "interrupted") == 0);
     free(status);
     char *ckpt = q_text(d, "SELECT checkpoint_path FROM runs");
+    char *jpath = q_text(d, "SELECT json_path FROM runs");
     sqlite3_close(d);
+    /* The runner that found the dead process marked the JSON file too. */
+    char *jtext = jpath ? e2e_read(jpath) : NULL;
+    cJSON *doc = jtext ? cJSON_Parse(jtext) : NULL;
+    CHECK(doc != NULL);
+    if (doc) {
+        CHECK(strcmp(cJSON_GetObjectItem(doc, "status")->valuestring, "interrupted") == 0);
+        CHECK_STR_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "message")), "is gone");
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "epochs")) >= done);
+    }
+    cJSON_Delete(doc);
+    free(jtext);
 
     /* The checkpoint of the last recorded epoch damaged, the other one gone
      * (which file holds that epoch depends on where the kill landed). */
@@ -405,6 +417,16 @@ static void test_refusals(void)
                               " AND a.test_loss = b.test_loss AND a.test_acc = b.test_acc");
     CHECK_MSG(same == EPOCHS, "%g of %d epochs bit-identical", same, EPOCHS);
     sqlite3_close(d);
+    /* Marking a finished run's file interrupted leaves it as it is. */
+    char *before = e2e_read(jpath);
+    struct rn_err err = {0};
+    CHECK(runlog_mark_interrupted(jpath, "process 1 on x is gone", &err) == RN_OK);
+    char *after = e2e_read(jpath);
+    CHECK(before && after && strcmp(before, after) == 0);
+    CHECK_STR_CONTAINS(after, "\"completed\"");
+    free(before);
+    free(after);
+    free(jpath);
 
     free(ckpt);
     free(files[1]);
@@ -470,7 +492,7 @@ static void test_stale_rules(void)
 
     size_t marked = 0;
     CHECK(store_open(db, &s, &err) == RN_OK);
-    CHECK_MSG(store_mark_stale(s, host, STORE_STALE_REMOTE_SECONDS, &marked, &err) == RN_OK,
+    CHECK_MSG(store_mark_stale(s, host, STORE_STALE_REMOTE_SECONDS, NULL, NULL, &marked, &err) == RN_OK,
               "%s", err.msg);
     store_close(s);
     kill(young, SIGKILL);
