@@ -102,6 +102,80 @@ int store_find_completed(struct store *s, const char *config_hash, const cJSON *
 typedef int (*store_leaf_fn)(void *ctx, const char *key, const cJSON *leaf);
 int store_flatten(const cJSON *obj, store_leaf_fn fn, void *ctx);
 
+/* ---- process, stale runs, resume, merge (store.c) ----------------------- */
+
+/* Record the process that runs run_id (on the run's host) and where its
+ * checkpoint is written (may be NULL). */
+int store_run_set_process(struct store *s, int64_t run_id, int64_t pid,
+                          const char *checkpoint_path, struct rn_err *err);
+
+/* A run on another host counts as gone when it has sent no heartbeat (one
+ * per epoch) for this long. */
+#define STORE_STALE_REMOTE_SECONDS (12 * 3600)
+
+/* Mark every run whose status is `running` but whose process is gone as
+ * `interrupted`, in one transaction, with the message "process N on HOST is
+ * gone" (or "no heartbeat from HOST for N s"). A run on this_host is gone
+ * when kill(pid, 0) reports no such process, or when the process now holding
+ * that pid started after the run's last heartbeat (the pid was reused). A
+ * run on another host (or without a pid) is gone when its heartbeat is
+ * older than remote_stale_seconds. *n_marked (may be NULL) gets the count.
+ * After the transaction commits, fn (may be NULL) is called for each marked
+ * run with its JSON path (may be NULL) and the message, e.g. to update the
+ * run's JSON file (runlog_mark_interrupted). */
+typedef void (*store_stale_fn)(void *ctx, int64_t run_id, const char *json_path,
+                               const char *message);
+int store_mark_stale(struct store *s, const char *this_host, double remote_stale_seconds,
+                     store_stale_fn fn, void *ctx, size_t *n_marked, struct rn_err *err);
+
+/* A run as recorded; strings are owned (free with store_run_info_free) and
+ * NULL where the column is NULL. */
+struct store_run_info {
+    int64_t id;
+    char *uid, *name, *status, *host, *config_json, *config_hash, *data_files, *json_path,
+        *checkpoint_path, *message;
+    uint64_t seed;
+    size_t epochs_done, epochs_planned;
+    int64_t pid; /* 0 if unknown */
+};
+
+/* Find a run by uid, id (all digits) or name (the newest run with that
+ * name), in that order of preference. RN_ERR_USAGE if there is none. */
+int store_find_run(struct store *s, const char *which, struct store_run_info *info,
+                   struct rn_err *err);
+void store_run_info_free(struct store_run_info *info);
+
+/* Take over an interrupted or failed run for resuming: status back to
+ * running, this host and pid, finished_at, wall_seconds and message
+ * cleared, heartbeat now. Only if its status is still interrupted or failed
+ * and it still has epochs_done epochs (so two resumers cannot both win). */
+int store_run_resume(struct store *s, int64_t run_id, size_t epochs_done, const char *host,
+                     int64_t pid, struct rn_err *err);
+
+/* Check that path is a runner database this runner can read (schema
+ * version 1..STORE_SCHEMA_VERSION, passes PRAGMA quick_check) without
+ * writing to it. RN_ERR_DATA naming the file otherwise. */
+int store_check_shard(const char *path, struct rn_err *err);
+
+struct store_merge_stats {
+    size_t added;     /* runs new to the output */
+    size_t updated;   /* runs replaced by the shard's version (more epochs, or finished) */
+    size_t unchanged; /* runs already there, as far as or further along */
+    size_t sweeps;    /* sweep rows added, or filled in (see store_merge) */
+};
+
+/* Merge the runs (with their params and epochs) and sweeps of the runner
+ * database at shard_path into s, in one transaction: runs are matched by
+ * uid; a new run is added with an id of s's own; a run already present is
+ * replaced by the shard's version only if that one has more epochs, or as
+ * many and a later status (running < interrupted < failed < diverged,
+ * completed). Sweep rows are added, or a minimal one (as a Slurm task's
+ * shard has) filled in from a fuller one. So merging is idempotent and the
+ * order of overlapping shards does not matter. On any error s is left as
+ * it was. */
+int store_merge(struct store *s, const char *shard_path, struct store_merge_stats *stats,
+                struct rn_err *err);
+
 /* ---- JSON run file ---------------------------------------------------- */
 
 struct runlog {
@@ -120,5 +194,19 @@ int runlog_finish(struct runlog *log, enum run_status status, const char *finish
                   double wall_seconds, size_t diverged_epoch, const char *message,
                   struct rn_err *err);
 void runlog_free(struct runlog *log);
+
+/* Reopen the JSON file of a run being resumed: check it is this run's (uid),
+ * keep its first keep_epochs epochs (an epoch written to the file but not
+ * committed to the database is dropped; it is recomputed identically), set
+ * status running and clear finished_at, wall_seconds and message, and
+ * rewrite it. RN_ERR_OUTPUT if the file is missing, not a run log, another
+ * run's, or has fewer than keep_epochs epochs. */
+int runlog_reopen(struct runlog *log, const char *path, const char *uid, size_t keep_epochs,
+                  struct rn_err *err);
+
+/* Set the run file at path to interrupted with message, if it still says
+ * running (its process died; see store_mark_stale). Rewritten atomically;
+ * a file that says anything else is left as it is. */
+int runlog_mark_interrupted(const char *path, const char *message, struct rn_err *err);
 
 #endif

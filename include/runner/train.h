@@ -1,6 +1,8 @@
 /* train: the epoch loop — shuffled mini-batches, SGD, per-epoch metrics,
  * divergence detection. It knows nothing about files or databases: each
- * finished epoch is handed to a callback (the CLI records it).
+ * finished epoch is handed to a callback (the CLI records it, and saves a
+ * checkpoint of the model and of the train state below). A run continues
+ * from such a checkpoint with bit-identical results (train_run_state).
  * Called by the CLI. */
 #ifndef RUNNER_TRAIN_H
 #define RUNNER_TRAIN_H
@@ -13,6 +15,7 @@
 #include "runner/err.h"
 #include "runner/mlp.h"
 #include "runner/results.h"
+#include "runner/rng.h"
 
 /* A feature matrix with its labels. */
 struct train_split {
@@ -68,5 +71,35 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
                     const struct train_split *train, const struct train_split *val,
                     const struct train_split *test, const struct train_hooks *hooks,
                     struct train_outcome *out, struct rn_err *err);
+
+/* Everything besides the model that the next epoch depends on: the RNG
+ * streams (positions after the last completed epoch) and the batch order,
+ * which each epoch shuffles further in place. With the model's params and
+ * velocity (the only state that survives a step: grads are overwritten) it
+ * is a complete checkpoint. */
+struct train_state {
+    size_t epoch;             /* epochs completed; the next one is epoch + 1 */
+    struct rng shuffle;       /* RNG_STREAM_SHUFFLE */
+    struct rng dropout;       /* RNG_STREAM_DROPOUT */
+    size_t n;                 /* training rows */
+    size_t *perm;             /* n: current batch order (owned) */
+};
+
+/* The state before epoch 1: fresh streams for seed, identity order. */
+int train_state_init(struct train_state *st, uint64_t seed, size_t n, struct rn_err *err);
+void train_state_free(struct train_state *st);
+
+/* train_run from a state: trains epochs st->epoch + 1 .. cfg->epochs and
+ * keeps st up to date, so that when on_epoch is called for epoch k, st
+ * (which the callbacks may reach through hooks->ctx) holds the state after epoch k
+ * (st->epoch == k). train_run is train_state_init + this. out->epochs_done
+ * counts all completed epochs, those before st->epoch included. Results are
+ * bit-identical to an uninterrupted run when st and m's params and velocity
+ * are those saved after epoch st->epoch. */
+int train_run_state(const struct cfg_training *cfg, struct mlp *m,
+                    const struct train_split *train, const struct train_split *val,
+                    const struct train_split *test, struct train_state *st,
+                    const struct train_hooks *hooks, struct train_outcome *out,
+                    struct rn_err *err);
 
 #endif

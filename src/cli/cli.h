@@ -5,6 +5,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct experiment;
+struct store;
+struct runlog;
+struct mlp;
+struct train_state;
+struct rn_err;
+
+/* A recorded run that `runner resume` continues (cmd_resume.c fills it in
+ * from the database; strings are borrowed). cmd_run then rebuilds the run
+ * from config_json instead of reading an experiment file. */
+struct resume_info {
+    int64_t run_id;
+    const char *uid;
+    const char *config_json;     /* runs.config_json: the resolved config */
+    const char *config_hash;     /* runs.config_hash */
+    const char *data_files;      /* runs.data_files (JSON text) */
+    const char *json_path;       /* the run's JSON file */
+    const char *checkpoint_path; /* runs.checkpoint_path, may be NULL */
+    uint64_t seed;
+    size_t epochs_done;
+};
 
 struct run_options {
     const char *config_path;
@@ -27,6 +52,14 @@ struct run_options {
     size_t sbatch_cpus;        /* --sbatch-partition: #SBATCH resources (NULL/0 = */
     const char *sbatch_mem;    /* default: 01:00:00, 1 cpu, Slurm's memory and */
     const char *sbatch_partition; /* partition defaults) */
+    const struct resume_info *resume; /* non-NULL: continue this run (runner resume) */
+};
+
+struct resume_options {
+    const char *run;           /* id, uid or name (newest run of that name) */
+    const char *db_path;       /* --db (default results/results.db) */
+    size_t threads;
+    bool quiet;
 };
 
 /* Each returns the process exit code. */
@@ -64,6 +97,27 @@ struct cli_runset {
  * error. Prints the error and returns the exit code, or 0. */
 int cli_runset_load(const char *db_path, char **specs, size_t n_specs, struct cli_runset *rs);
 void cli_runset_free(struct cli_runset *rs);
+int cmd_resume(const struct resume_options *opt);
+int cmd_merge(int argc, char **argv);
+
+/* Mark the runs of s whose process is gone as interrupted, in the
+ * database and in their JSON files (store_mark_stale); a note on stderr
+ * unless quiet. Called whenever the runner opens a database to write runs. */
+int cli_mark_stale(struct store *s, const char *db_path, bool quiet, struct rn_err *err);
+
+/* Checkpoint file of a run: its JSON path with .json replaced by .ckpt
+ * (malloc'd; NULL when out of memory). */
+char *cli_checkpoint_path(const char *json_path);
+
+/* For cmd_run when resuming (cmd_resume.c): check that cfg (parsed from the
+ * recorded config) and the data files hashed now (data_json) are the ones
+ * the run was recorded with. */
+int resume_check_identity(const struct resume_info *r, const struct experiment *cfg,
+                          const cJSON *data_json, struct rn_err *err);
+/* Load the checkpoint of the run's last recorded epoch into m and st (none
+ * needed when no epoch was recorded: m and st keep their fresh start). */
+int resume_load_state(const struct resume_info *r, struct mlp *m, struct train_state *st,
+                      struct rn_err *err);
 
 /* Print "runner: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "runner/augment.h"
+#include "runner/checkpoint.h"
 #include "runner/cifar.h"
 #include "runner/config.h"
 #include "runner/feature_sets.h"
@@ -33,6 +34,12 @@ struct epoch_sink {
     int64_t run_id;
     size_t epochs;
     struct progress *progress;
+    /* Checkpoint after every epoch, before its rows commit (NULL: none). */
+    const char *ckpt_path;
+    const struct mlp *model;
+    const struct train_state *state;
+    const char *config_hash;
+    uint64_t seed;
 };
 
 static double wall_now(void)
@@ -84,7 +91,11 @@ static void safe_file_part(const char *name, char *out, size_t cap)
 static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err *err)
 {
     struct epoch_sink *s = ctx;
-    int rc = runlog_add_epoch(s->log, m, err);
+    int rc = RN_OK;
+    if (s->ckpt_path)
+        rc = ckpt_save(s->ckpt_path, s->model, s->state, s->config_hash, s->seed, err);
+    if (rc == RN_OK)
+        rc = runlog_add_epoch(s->log, m, err);
     if (rc == RN_OK)
         rc = store_run_epoch(s->store, s->run_id, m, err);
     if (rc == RN_OK)
@@ -193,6 +204,18 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* a followed by b, malloc'd (NULL when out of memory). */
+static char *str_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *d = malloc(na + nb + 1);
+    if (d) {
+        memcpy(d, a, na);
+        memcpy(d + na, b, nb + 1);
+    }
+    return d;
+}
+
 /* Replace an owned string in the config with a copy of value. */
 static int override_str(char **slot, const char *value, struct rn_err *err)
 {
@@ -246,14 +269,20 @@ int cmd_run(const struct run_options *opt)
     struct store *store = NULL;
     struct runlog log = {0};
     cJSON *config_json = NULL, *data_json = NULL, *overrides_json = NULL;
-    char *db_dir = NULL, *json_path = NULL;
+    char *db_dir = NULL, *json_path = NULL, *ckpt_path = NULL;
+    struct train_state tstate = {0};
+    const struct resume_info *resume = opt->resume;
     bool run_started = false;
     int64_t run_id = 0;
     struct progress prog;
     progress_init(&prog, stderr, opt->quiet);
     memset(files, 0, sizeof files);
 
-    int rc = cfg_load_file_ex(opt->config_path, opt->overrides, opt->n_overrides, &cfg, &err);
+    /* A resumed run is rebuilt from its recorded resolved config. */
+    int rc = resume ? cfg_load_string(resume->config_json, strlen(resume->config_json),
+                                      "recorded config", &cfg, &err)
+                    : cfg_load_file_ex(opt->config_path, opt->overrides, opt->n_overrides, &cfg,
+                                       &err);
     if (rc != RN_OK) {
         cli_error("%s", err.msg);
         return rc;
@@ -333,6 +362,10 @@ int cmd_run(const struct run_options *opt)
     rc = fs_mkdirs(db_dir, &err);
     if (rc == RN_OK)
         rc = store_open(cfg.output.database, &store, &err);
+    if (rc != RN_OK)
+        goto done;
+    /* Runs left `running` by a killed process become `interrupted`. */
+    rc = cli_mark_stale(store, cfg.output.database, opt->quiet, &err);
     if (rc != RN_OK)
         goto done;
     /* ---- a run of a sweep that already completed is not run again ------ */
@@ -427,6 +460,19 @@ int cmd_run(const struct run_options *opt)
         goto done;
     }
     snprintf(json_path, plen, "%s/%s-%s.json", cfg.output.dir, fname, uid);
+    if (resume) {
+        free(json_path);
+        json_path = dup_str(resume->json_path);
+        snprintf(uid, sizeof uid, "%s", resume->uid);
+    }
+    ckpt_path = json_path ? cli_checkpoint_path(json_path) : NULL;
+    rc = train_state_init(&tstate, cfg.seed, s_train.n, &err);
+    if (rc != RN_OK)
+        goto done;
+    if (!json_path || !ckpt_path) {
+        rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     struct run_identity id = {
         .uid = uid,
         .name = cfg.name,
@@ -443,13 +489,31 @@ int cmd_run(const struct run_options *opt)
         .overrides = overrides_json,
     };
     double t_start = wall_now();
-    rc = store_run_begin(store, &id, json_path, &run_id, &err);
-    if (rc != RN_OK)
-        goto done;
-    run_started = true;
-    if (opt->report_fd >= 0)
-        dprintf(opt->report_fd, "run %lld\n", (long long)run_id);
-    rc = runlog_create(&log, json_path, &id, run_id, &err);
+    if (resume) {
+        /* Same config and data as recorded, the checkpoint of the last
+         * recorded epoch, then the run row and JSON file are taken over. */
+        run_id = resume->run_id;
+        rc = resume_check_identity(resume, &cfg, data_json, &err);
+        if (rc == RN_OK)
+            rc = resume_load_state(resume, &model, &tstate, &err);
+        if (rc == RN_OK)
+            rc = store_run_resume(store, run_id, resume->epochs_done, host, (int64_t)getpid(),
+                                  &err);
+        if (rc != RN_OK)
+            goto done;
+        run_started = true;
+        rc = runlog_reopen(&log, json_path, resume->uid, resume->epochs_done, &err);
+    } else {
+        rc = store_run_begin(store, &id, json_path, &run_id, &err);
+        if (rc != RN_OK)
+            goto done;
+        run_started = true;
+        if (opt->report_fd >= 0)
+            dprintf(opt->report_fd, "run %lld\n", (long long)run_id);
+        rc = runlog_create(&log, json_path, &id, run_id, &err);
+    }
+    if (rc == RN_OK)
+        rc = store_run_set_process(store, run_id, (int64_t)getpid(), ckpt_path, &err);
     if (rc != RN_OK)
         goto done;
     if (!opt->quiet)
@@ -459,13 +523,14 @@ int cmd_run(const struct run_options *opt)
                 (long long)run_id, uid, s_train.n, s_train.dim, s_test.n, threads,
                 threads == 1 ? "" : "s");
 
-    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, &prog};
+    struct epoch_sink sink = {store, &log, run_id, cfg.training.epochs, &prog,
+                              ckpt_path, &model, &tstate, hash, cfg.seed};
     /* The per-batch line is only for a terminal; elsewhere no callback. */
     struct train_hooks hooks = {record_epoch, prog.tty ? batch_progress : NULL, &sink};
     struct train_outcome outcome;
     progress_train_begin(&prog);
-    rc = train_run_hooks(&cfg.training, cfg.seed, &model, &s_train, fs.val.rows ? &s_val : NULL,
-                         &s_test, &hooks, &outcome, &err);
+    rc = train_run_state(&cfg.training, &model, &s_train, fs.val.rows ? &s_val : NULL, &s_test,
+                         &tstate, &hooks, &outcome, &err);
     progress_clear(&prog);
     if (rc != RN_OK)
         goto done;
@@ -486,6 +551,17 @@ int cmd_run(const struct run_options *opt)
     if (rc != RN_OK)
         goto done;
     run_started = false;
+    {
+        /* A finished run is not resumed: its checkpoints go (best effort; a
+         * checkpoint left behind is only disk space). */
+        char *prev = str_concat(ckpt_path, ".prev");
+        if (prev)
+            remove(prev);
+        free(prev);
+        remove(ckpt_path);
+        struct rn_err ignored = {0};
+        store_run_set_process(store, run_id, (int64_t)getpid(), NULL, &ignored);
+    }
     if (outcome.status == RUN_DIVERGED) {
         cli_error("%s: run %lld %s (recorded in %s)", cfg.name, (long long)run_id, message,
                   cfg.output.database);
@@ -515,6 +591,8 @@ done:
     cJSON_Delete(overrides_json);
     free(db_dir);
     free(json_path);
+    free(ckpt_path);
+    train_state_free(&tstate);
     mlp_free(&model);
     fset_free(&fs);
     cifar_free(&train);

@@ -17,6 +17,8 @@ static const char usage_text[] =
     "                    [--db PATH] [--results-dir DIR] [--threads N]\n"
     "                    [--emit slurm DIR [--sbatch-time T] [--sbatch-cpus N]\n"
     "                     [--sbatch-mem M] [--sbatch-partition P]]\n"
+    "       runner resume RUN [--db PATH] [--threads N] [--quiet]\n"
+    "       runner merge OUT.db SHARD.db...\n"
     "       runner validate EXPERIMENT.yaml...\n"
     "       runner schema\n"
     "       runner list [--db PATH] [--name GLOB] [--status S] [--format F]\n"
@@ -33,6 +35,9 @@ static const char usage_text[] =
     "            sweep: section), -j N at a time; a run identical to a completed one\n"
     "            in the database is skipped unless --force; --emit slurm DIR writes a\n"
     "            Slurm job array (DIR/sweep.sbatch) instead of running\n"
+    "  resume    continue an interrupted run (id, uid or name) from its last\n"
+    "            completed epoch, with the same results as an uninterrupted run\n"
+    "  merge     merge runner databases (e.g. Slurm shards) into OUT.db\n"
     "  validate  check experiment files without running them\n"
     "  schema    print the JSON Schema of experiment files\n"
     "  list      the recorded runs, newest first; --name filters by a GLOB pattern\n"
@@ -52,7 +57,8 @@ static const char usage_text[] =
     "Exit codes: 0 ok, 1 internal error, 2 usage (also: unknown run, run without\n"
     "epochs), 3 config error, 4 data error, 5 output error (results dir /\n"
     "database, missing or not a runner database), 6 run diverged, 7 out of\n"
-    "memory, 8 interrupted.\n";
+    "memory, 8 interrupted. A sweep exits with the most serious code among its\n"
+    "runs.\n";
 
 void cli_error(const char *fmt, ...)
 {
@@ -216,6 +222,40 @@ static int parse_run(int argc, char **argv, int i)
     return rc;
 }
 
+static int parse_resume(int argc, char **argv, int i)
+{
+    struct resume_options opt = {0};
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--db") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error("%s needs a value", a);
+            opt.db_path = argv[++i];
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error("%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            errno = 0;
+            unsigned long long t = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-' || t < 1 || t > 256)
+                return cli_usage_error("--threads: expected an integer from 1 to 256, got '%s'", v);
+            opt.threads = (size_t)t;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            opt.quiet = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_usage_error("unknown option '%s'", a);
+        } else if (!opt.run) {
+            opt.run = a;
+        } else {
+            return cli_usage_error("unexpected argument '%s' (one run to resume)", a);
+        }
+    }
+    if (!opt.run)
+        return cli_usage_error("%s", "resume needs a run (id, uid or name)");
+    return cmd_resume(&opt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -247,6 +287,13 @@ int main(int argc, char **argv)
         return cmd_plot(argc - 2, argv + 2);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "resume") == 0)
+        return parse_resume(argc, argv, 2);
+    if (strcmp(cmd, "merge") == 0) {
+        if (argc < 4)
+            return cli_usage_error("%s", "merge needs OUT.db and at least one SHARD.db");
+        return cmd_merge(argc - 2, argv + 2);
+    }
     if (strcmp(cmd, "run") == 0)
         return parse_run(argc, argv, 2);
     return parse_run(argc, argv, 1);

@@ -304,3 +304,94 @@ void runlog_free(struct runlog *log)
     log->doc = NULL;
     log->path = NULL;
 }
+
+int runlog_reopen(struct runlog *log, const char *path, const char *uid, size_t keep_epochs,
+                  struct rn_err *err)
+{
+    log->path = NULL;
+    log->doc = NULL;
+    char *text;
+    size_t len;
+    int code = fs_read_all(path, &text, &len, RN_ERR_OUTPUT, err);
+    if (code != RN_OK)
+        return rn_prefix(err, "cannot reopen the run's JSON file");
+    cJSON *d = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *file_uid = d ? cJSON_GetObjectItemCaseSensitive(d, "uid") : NULL;
+    cJSON *epochs = d ? cJSON_GetObjectItemCaseSensitive(d, "epochs") : NULL;
+    if (!cJSON_IsObject(d) || !cJSON_IsString(file_uid) || !cJSON_IsArray(epochs)) {
+        cJSON_Delete(d);
+        return rn_fail(err, RN_ERR_OUTPUT, "%s: not a runner run file (expected a JSON object "
+                       "with uid and epochs)", path);
+    }
+    if (strcmp(file_uid->valuestring, uid) != 0) {
+        code = rn_fail(err, RN_ERR_OUTPUT, "%s: belongs to run %s, expected %s", path,
+                       file_uid->valuestring, uid);
+        cJSON_Delete(d);
+        return code;
+    }
+    size_t have = (size_t)cJSON_GetArraySize(epochs);
+    if (have < keep_epochs) {
+        cJSON_Delete(d);
+        return rn_fail(err, RN_ERR_OUTPUT,
+                       "%s: holds %zu epochs, but the database records %zu", path, have,
+                       keep_epochs);
+    }
+    /* Entries must be epochs 1, 2, ... in order. */
+    size_t i = 0;
+    for (const cJSON *e = epochs->child; e && i < keep_epochs; e = e->next, i++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "epoch");
+        if (!cJSON_IsNumber(n) || n->valuedouble != (double)(i + 1)) {
+            cJSON_Delete(d);
+            return rn_fail(err, RN_ERR_OUTPUT, "%s: epoch entry %zu is not epoch %zu", path,
+                           i + 1, i + 1);
+        }
+    }
+    while ((size_t)cJSON_GetArraySize(epochs) > keep_epochs)
+        cJSON_DeleteItemFromArray(epochs, cJSON_GetArraySize(epochs) - 1);
+    int ok = set(d, "status", cJSON_CreateString(run_status_name(RUN_RUNNING)));
+    ok = ok && set(d, "finished_at", cJSON_CreateNull());
+    ok = ok && set(d, "wall_seconds", cJSON_CreateNull());
+    ok = ok && set(d, "diverged_epoch", cJSON_CreateNull());
+    ok = ok && set(d, "message", cJSON_CreateNull());
+    char *p = strdup(path);
+    if (!ok || !p) {
+        free(p);
+        cJSON_Delete(d);
+        return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    code = write_doc(p, d, err);
+    if (code != RN_OK) {
+        free(p);
+        cJSON_Delete(d);
+        return code;
+    }
+    log->path = p;
+    log->doc = d;
+    return RN_OK;
+}
+
+int runlog_mark_interrupted(const char *path, const char *message, struct rn_err *err)
+{
+    char *text;
+    size_t len;
+    int code = fs_read_all(path, &text, &len, RN_ERR_OUTPUT, err);
+    if (code != RN_OK)
+        return code;
+    cJSON *d = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *status = d ? cJSON_GetObjectItemCaseSensitive(d, "status") : NULL;
+    if (!cJSON_IsObject(d) || !cJSON_IsString(status)) {
+        cJSON_Delete(d);
+        return rn_fail(err, RN_ERR_OUTPUT, "%s: not a runner run file", path);
+    }
+    if (strcmp(status->valuestring, run_status_name(RUN_RUNNING)) != 0) {
+        cJSON_Delete(d);
+        return RN_OK;
+    }
+    int ok = set(d, "status", cJSON_CreateString(run_status_name(RUN_INTERRUPTED)));
+    ok = ok && set(d, "message", str_or_null(message));
+    code = ok ? write_doc(path, d, err) : rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
+    cJSON_Delete(d);
+    return code;
+}

@@ -23,6 +23,31 @@ static int params_finite(const struct mlp *m)
     return 1;
 }
 
+int train_state_init(struct train_state *st, uint64_t seed, size_t n, struct rn_err *err)
+{
+    memset(st, 0, sizeof *st);
+    size_t bytes;
+    if (rn_mul_size(n ? n : 1, sizeof *st->perm, &bytes))
+        return rn_fail(err, RN_ERR_NOMEM, "train: %zu rows overflow the batch order", n);
+    st->perm = malloc(bytes);
+    if (!st->perm)
+        return rn_fail(err, RN_ERR_NOMEM, "train: out of memory for the batch order");
+    for (size_t i = 0; i < n; i++)
+        st->perm[i] = i;
+    st->n = n;
+    rng_init(&st->shuffle, seed, RNG_STREAM_SHUFFLE);
+    rng_init(&st->dropout, seed, RNG_STREAM_DROPOUT);
+    return RN_OK;
+}
+
+void train_state_free(struct train_state *st)
+{
+    if (!st)
+        return;
+    free(st->perm);
+    memset(st, 0, sizeof *st);
+}
+
 int train_run(const struct cfg_training *cfg, uint64_t seed, struct mlp *m,
               const struct train_split *train, const struct train_split *val,
               const struct train_split *test, train_epoch_fn on_epoch, void *ctx,
@@ -37,6 +62,21 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
                     const struct train_split *test, const struct train_hooks *hooks,
                     struct train_outcome *out, struct rn_err *err)
 {
+    struct train_state st;
+    memset(out, 0, sizeof *out);
+    int rc = train_state_init(&st, seed, train->n, err);
+    if (rc == RN_OK)
+        rc = train_run_state(cfg, m, train, val, test, &st, hooks, out, err);
+    train_state_free(&st);
+    return rc;
+}
+
+int train_run_state(const struct cfg_training *cfg, struct mlp *m,
+                    const struct train_split *train, const struct train_split *val,
+                    const struct train_split *test, struct train_state *st,
+                    const struct train_hooks *hooks, struct train_outcome *out,
+                    struct rn_err *err)
+{
     memset(out, 0, sizeof *out);
     out->status = RUN_RUNNING;
     const size_t n = train->n, dim = train->dim, bs = cfg->batch_size;
@@ -45,33 +85,33 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
                        "train: inconsistent sizes (n %zu, batch %zu, max batch %zu, dim %zu, "
                        "input %zu)",
                        n, bs, m->max_batch, dim, m->sizes[0]);
+    if (st->n != n || !st->perm || st->epoch > cfg->epochs)
+        return rn_fail(err, RN_ERR_GENERIC,
+                       "train: state for %zu rows after epoch %zu does not fit %zu rows and "
+                       "%zu epochs",
+                       st->n, st->epoch, n, cfg->epochs);
 
     size_t xbytes;
     if (rn_mul_size(bs, dim, &xbytes) || rn_mul_size(xbytes, sizeof(float), &xbytes))
         return rn_fail(err, RN_ERR_NOMEM, "train: batch buffer size overflows");
-    size_t *idx = malloc(n * sizeof *idx);
     float *xb = malloc(xbytes);
     uint8_t *yb = malloc(bs);
-    if (!idx || !xb || !yb) {
-        free(idx);
+    if (!xb || !yb) {
         free(xb);
         free(yb);
         return rn_fail(err, RN_ERR_NOMEM, "train: out of memory for batch buffers");
     }
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
+    size_t *idx = st->perm;
+    out->epochs_done = st->epoch;
 
-    struct rng shuffle, dropout;
-    rng_init(&shuffle, seed, RNG_STREAM_SHUFFLE);
-    rng_init(&dropout, seed, RNG_STREAM_DROPOUT);
     const float p_in = (float)cfg->dropout_input, p_hid = (float)cfg->dropout_hidden;
     int rc = RN_OK;
-    for (size_t epoch = 1; epoch <= cfg->epochs; epoch++) {
+    for (size_t epoch = st->epoch + 1; epoch <= cfg->epochs; epoch++) {
         double t0 = now_seconds();
         const double lr_epoch = cfg_lr_at(cfg, epoch);
         const float lr = (float)lr_epoch;
         if (cfg->shuffle)
-            rng_shuffle(&shuffle, idx, n);
+            rng_shuffle(&st->shuffle, idx, n);
         double loss_sum = 0.0;
         size_t correct = 0;
         int diverged = 0;
@@ -85,7 +125,7 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
             }
             size_t batch_correct = 0;
             /* Forward, backward and the SGD update (fused for plain SGD). */
-            double loss = mlp_train_step(m, xb, yb, B, &batch_correct, p_in, p_hid, &dropout,
+            double loss = mlp_train_step(m, xb, yb, B, &batch_correct, p_in, p_hid, &st->dropout,
                                          lr, (float)cfg->momentum, (float)cfg->weight_decay);
             if (!isfinite(loss)) {
                 diverged = 1;
@@ -123,6 +163,7 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
             break;
         }
         em.seconds = now_seconds() - t0;
+        st->epoch = epoch;
         rc = hooks->on_epoch(hooks->ctx, &em, err);
         if (rc != RN_OK)
             break;
@@ -130,7 +171,6 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
     }
     if (rc == RN_OK && out->status == RUN_RUNNING)
         out->status = RUN_COMPLETED;
-    free(idx);
     free(xb);
     free(yb);
     return rc;
