@@ -276,6 +276,9 @@ int cmd_run(const struct run_options *opt)
     int64_t run_id = 0;
     struct progress prog;
     progress_init(&prog, stderr, opt->quiet);
+    /* wall_seconds covers the whole command: reading the data, features,
+     * training and evaluation. */
+    const double t_start = wall_now();
     memset(files, 0, sizeof files);
 
     /* A resumed run is rebuilt from its recorded resolved config. */
@@ -488,7 +491,6 @@ int cmd_run(const struct run_options *opt)
         .sweep_id = opt->sweep_id,
         .overrides = overrides_json,
     };
-    double t_start = wall_now();
     if (resume) {
         /* Same config and data as recorded, the checkpoint of the last
          * recorded epoch, then the run row and JSON file are taken over. */
