@@ -3,6 +3,7 @@
  * -> results. Everything that can be checked is checked before the first
  * byte is written, so a bad experiment leaves no trace. */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,41 @@ struct epoch_sink {
     size_t epochs;
     bool quiet;
 };
+
+/* SIGINT/SIGTERM: the one piece of global mutable state in the runner. A
+ * signal handler can reach nothing but a static object, and a volatile
+ * sig_atomic_t is the only kind it may write. The handler only records the
+ * signal; the run checks it at safe points (after an epoch is recorded, in
+ * the feature stage's progress callback, between stages) and stops there
+ * with RN_ERR_INTERRUPTED, recording the run as interrupted. SA_RESETHAND
+ * restores the default action, so a second signal ends the process at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* RN_OK, or RN_ERR_INTERRUPTED with a message once a stop signal came. */
+static int check_stop(const char *when, struct rn_err *err)
+{
+    int sig = stop_signal;
+    if (!sig)
+        return RN_OK;
+    return rn_fail(err, RN_ERR_INTERRUPTED, "interrupted by %s %s",
+                   sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", when);
+}
 
 static double wall_now(void)
 {
@@ -94,6 +130,12 @@ static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err 
         if (m->has_val)
             fprintf(stderr, "  val loss %.4f acc %.2f%%", m->val_loss, 100.0 * m->val_acc);
         fprintf(stderr, "  lr %g  %.2fs\n", m->lr, m->seconds);
+    }
+    if (rc == RN_OK && stop_signal) {
+        char when[96];
+        snprintf(when, sizeof when, "after epoch %zu of %zu (every finished epoch is recorded)",
+                 m->epoch, s->epochs);
+        rc = check_stop(when, err);
     }
     return rc;
 }
@@ -221,6 +263,8 @@ static int feature_progress(void *ctx, const char *stage, size_t done, size_t to
 {
     struct feature_progress *p = ctx;
     double t = wall_now();
+    if (stop_signal)
+        return 1; /* fset_from_images fails with RN_ERR_INTERRUPTED */
     if (p->quiet || (done < total && t - p->last < 10.0))
         return 0;
     p->last = t;
@@ -267,8 +311,10 @@ int cmd_run(const struct run_options *opt)
     char *db_dir = NULL, *json_path = NULL;
     bool run_started = false;
     int64_t run_id = 0;
+    double t_start = 0.0;
     memset(files, 0, sizeof files);
 
+    install_stop_handlers();
     int rc = cfg_load_file(opt->config_path, &cfg, &err);
     if (rc != RN_OK) {
         cli_error("%s", err.msg);
@@ -329,7 +375,9 @@ int cmd_run(const struct run_options *opt)
     }
 
     /* ---- output: opened before the long work, so a bad path fails fast -- */
-    rc = fs_mkdirs(cfg.output.dir, &err);
+    rc = check_stop("while reading the data", &err);
+    if (rc == RN_OK)
+        rc = fs_mkdirs(cfg.output.dir, &err);
     if (rc != RN_OK)
         goto done;
     db_dir = fs_dirname(cfg.output.database);
@@ -359,6 +407,8 @@ int cmd_run(const struct run_options *opt)
         struct fset_cache cache;
         struct feature_progress fp = {opt->quiet, wall_now(), 0.0};
         rc = fset_from_images(&cfg, &imgs, threads, feature_progress, &fp, &fs, &cache, &err);
+        if (rc == RN_ERR_INTERRUPTED)
+            rc = check_stop("in the feature stage (nothing was recorded)", &err);
         if (rc != RN_OK)
             goto done;
         if (!opt->quiet && cache.used) {
@@ -421,7 +471,10 @@ int cmd_run(const struct run_options *opt)
         .config = config_json,
         .data_files = data_json,
     };
-    double t_start = wall_now();
+    rc = check_stop("before training (nothing was recorded)", &err);
+    if (rc != RN_OK)
+        goto done;
+    t_start = wall_now();
     rc = store_run_begin(store, &id, json_path, &run_id, &err);
     if (rc != RN_OK)
         goto done;
@@ -472,10 +525,12 @@ done:
         /* Best effort: the run stopped on an error after it was recorded. */
         char stopped[32];
         struct rn_err ignored = {0};
+        enum run_status st = rc == RN_ERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
+        double ran = wall_now() - t_start;
         utc_now(stopped);
         if (log.doc)
-            runlog_finish(&log, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
-        store_run_end(store, run_id, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
+            runlog_finish(&log, st, stopped, ran, 0, err.msg, &ignored);
+        store_run_end(store, run_id, st, stopped, ran, 0, err.msg, &ignored);
     }
     runlog_free(&log);
     store_close(store);
