@@ -407,7 +407,7 @@ int cmd_run(const struct run_options *opt)
         struct fset_cache cache;
         struct feature_progress fp = {opt->quiet, wall_now(), 0.0};
         rc = fset_from_images(&cfg, &imgs, threads, feature_progress, &fp, &fs, &cache, &err);
-        if (rc == RN_ERR_INTERRUPTED)
+        if (rc == RN_ERR_INTERRUPTED && stop_signal)
             rc = check_stop("in the feature stage (nothing was recorded)", &err);
         if (rc != RN_OK)
             goto done;

@@ -3,6 +3,9 @@
  *  - SIGINT and SIGTERM after the first recorded epoch: exit 8, the run is
  *    recorded as interrupted in the database and the JSON file, and every
  *    finished epoch is there (1..k, no gaps, epochs_done = k).
+ *  - SIGINT during data loading or the k-means feature stage (a run whose
+ *    features alone would take minutes): exit 8 within seconds, and no run
+ *    is recorded.
  *  - A second SIGINT while the first is being honoured ends the process at
  *    once (default action), and the database is still consistent.
  *  - SIGKILL at random moments, 24 times in one results directory: after
@@ -220,6 +223,14 @@ static int check_consistent(const char *dbpath, const char *label)
     char *ic = q_text(db, "PRAGMA integrity_check", 0);
     CHECK_MSG(ic && strcmp(ic, "ok") == 0, "%s: integrity_check: %s", label, ic ? ic : "(null)");
     free(ic);
+    /* Killed after the file was made but before the schema was committed:
+     * an empty database, which the next run takes as new. */
+    if (q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'runs'", 0) == 0) {
+        long long objects = q_int(db, "SELECT count(*) FROM sqlite_master", 0);
+        CHECK_MSG(objects == 0, "%s: no runs table but %lld schema objects", label, objects);
+        sqlite3_close(db);
+        return objects == 0 ? 0 : -1;
+    }
     int bad = 0;
     long long runs = q_int(db, "SELECT count(*) FROM runs", 0);
     long long max_id = q_int(db, "SELECT coalesce(max(id), 0) FROM runs", 0);
@@ -328,6 +339,46 @@ static void test_stop_signal(int sig, const char *out)
     free(dbpath);
 }
 
+/* SIGINT before training: data loading or k-means feature learning. */
+static void test_stop_in_features(const char *data_dir)
+{
+    char *cfg = e2e_fmt("%s/feat.yaml", tmp);
+    char *text = e2e_fmt("name: feat\n"
+                         "data: {dir: %s, train_limit: 2000, test_limit: 100}\n"
+                         "features:\n"
+                         "  kind: kmeans\n"
+                         "  cache: false\n"
+                         "  kmeans: {centroids: 1024, patches: 2000000, iterations: 1000}\n"
+                         "model: {layers: [4096, 10]}\n"
+                         "training: {epochs: 1, batch_size: 20}\n"
+                         "output: {dir: %s/feat, database: %s/feat/r.db}\n",
+                         data_dir, tmp, tmp);
+    e2e_write(cfg, text);
+    free(text);
+    char *errf = e2e_fmt("%s/feat.err", tmp);
+    pid_t pid = spawn(cfg, errf, "2");
+    sleep_ms(2500);
+    double t0 = now_s();
+    kill(pid, SIGINT);
+    int rc = wait_for(pid);
+    double took = now_s() - t0;
+    char *msg = e2e_read(errf);
+    CHECK_MSG(rc == 8, "feature stage: exit %d, expected 8: %s", rc, msg ? msg : "");
+    CHECK_STR_CONTAINS(msg, "interrupted by SIGINT");
+    CHECK_MSG(took < 30, "feature stage: took %.1f s to stop", took);
+    free(msg);
+    char *dbpath = e2e_fmt("%s/feat/r.db", tmp);
+    if (e2e_exists(dbpath)) {
+        sqlite3 *db = open_ro(dbpath);
+        CHECK(db && q_int(db, "SELECT count(*) FROM runs", 0) == 0);
+        sqlite3_close(db);
+    }
+    printf("SIGINT before training: stopped %.2f s after the signal\n", took);
+    free(dbpath);
+    free(errf);
+    free(cfg);
+}
+
 /* A second SIGINT while the first is honoured: the default action. The
  * epochs are long (a wide layer on one thread), so the second signal lands
  * inside the epoch in which the first one arrived. */
@@ -419,12 +470,17 @@ static void test_kill9(void)
     free(dir);
 }
 
-/* Two runs with the same name at the same moment, same database. */
-static void test_same_name(void)
+/* Two runs with the same name at the same moment, on one new database
+ * (both create it: the schema, the journal mode), SAME_NAME_ROUNDS times. */
+#define SAME_NAME_ROUNDS 20
+static void test_same_name(int round)
 {
-    char *cfg = config("same.yaml", "same", "[32, 16, 10]", 5, "same");
+    char *file = e2e_fmt("same%d.yaml", round), *out = e2e_fmt("same%d", round);
+    char *cfg = config(file, "same", "[32, 16, 10]", 5, out);
     char *e1 = e2e_fmt("%s/same1.err", tmp), *e2 = e2e_fmt("%s/same2.err", tmp);
-    char *dbpath = e2e_fmt("%s/same/r.db", tmp);
+    char *dbpath = e2e_fmt("%s/%s/r.db", tmp, out);
+    free(file);
+    free(out);
     pid_t a = spawn(cfg, e1, "1");
     pid_t b = spawn(cfg, e2, "1");
     int ra = wait_for(a), rb = wait_for(b);
@@ -471,12 +527,14 @@ int main(void)
     double t0 = now_s();
     test_stop_signal(SIGINT, "sigint");
     test_stop_signal(SIGTERM, "sigterm");
+    test_stop_in_features(e2e_env("RUNNER_TESTDATA"));
     double t1 = now_s();
     test_second_signal();
     double t2 = now_s();
     test_kill9();
     double t3 = now_s();
-    test_same_name();
+    for (int i = 0; i < SAME_NAME_ROUNDS; i++)
+        test_same_name(i);
     printf("times: signals %.1fs, second signal %.1fs, kill -9 %.1fs, same name %.1fs\n", t1 - t0,
            t2 - t1, t3 - t2, now_s() - t3);
     e2e_rmrf(tmp);
