@@ -297,7 +297,9 @@ static int check_json_dir(const char *dir, int *others)
 /* SIGINT or SIGTERM after the first recorded epoch. */
 static void test_stop_signal(int sig, const char *out)
 {
-    char *cfg = config(e2e_fmt("%s.yaml", out), out, "[32, 64, 10]", 100000, out);
+    char *file = e2e_fmt("%s.yaml", out);
+    char *cfg = config(file, out, "[32, 64, 10]", 100000, out);
+    free(file);
     char *errf = e2e_fmt("%s/%s.err", tmp, out);
     char *dbpath = e2e_fmt("%s/%s/r.db", tmp, out);
     pid_t pid = spawn(cfg, errf, "1");
