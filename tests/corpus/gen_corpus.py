@@ -42,6 +42,14 @@ BASE = [
     ("training", [("epochs", "1"), ("batch_size", "50")]),
 ]
 
+# Output and some config cases read tiny .npy features (./npy, made by the driver) instead of
+# the CIFAR fixture: the data are not what they test (the CIFAR reader has its own cases), and it keeps them fast.
+NPY = (("features.kind", "npy"), ("features.npy.train", "npy/x.npy"),
+       ("features.npy.train_labels", "npy/y.npy"), ("features.npy.test", "npy/x.npy"),
+       ("features.npy.test_labels", "npy/y.npy"), ("model.layers", "[4, 10]"),
+       ("training.batch_size", "5"))
+
+
 cases = []  # (relpath, content bytes, exit, fragment, flags, setup text or None)
 
 
@@ -349,11 +357,12 @@ cfg("npy-augmented-alone", yaml_text(("features.kind", "npy"), ("features.npy.tr
                                      ("features.npy.train_labels", "b.npy"), ("features.npy.test", "c.npy"),
                                      ("features.npy.test_labels", "d.npy"), ("features.npy.augmented", "e.npy")),
     "features.npy.augmented: expected features.npy.augmented_labels to be set too")
-cfg("batch-larger-than-data", with_value("training.batch_size", "201"),
-    "training.batch_size: batch size 201 is larger than the 200 training images", flags="runtime")
-cfg("validation-eats-data", yaml_text(("data.train_limit", "0"), ("data.validation", "49999"),
-                                      ("training.batch_size", "2")),
-    "training.batch_size: batch size 2 is larger than the 1 training images", flags="runtime")
+cfg("batch-larger-than-data", yaml_text(*NPY, ("training.batch_size", "21")),
+    "training.batch_size: batch size 21 is larger than the 20 training rows", flags="runtime")
+cfg("validation-eats-data", yaml_text(*NPY, ("data.validation", "19"), ("training.batch_size", "2")),
+    "training.batch_size: batch size 2 is larger than the 1 training rows", flags="runtime")
+cfg("npy-columns-mismatch", yaml_text(*NPY, ("model.layers", "[5, 10]")),
+    "model.layers[0]: expected 4 (the number of columns in npy/x.npy), got 5", flags="runtime")
 
 
 # ---- data problems (exit 4) ---------------------------------------------
@@ -370,15 +379,15 @@ data("missing-batch-3", LINK_ALL + "rm d/data_batch_3.bin\n", "d/data_batch_3.bi
 data("missing-test", LINK_ALL + "rm d/test_batch.bin\n", "d/test_batch.bin: cannot open")
 data("truncated-batch-1", LINK_ALL + "rm d/data_batch_1.bin\n"
      "head -c 3073000 \"$GOOD/data_batch_1.bin\" >d/data_batch_1.bin\n", "d/data_batch_1.bin")
-data("truncated-mid-record", LINK_ALL + "rm d/test_batch.bin\n"
-     "head -c 30729999 \"$GOOD/test_batch.bin\" >d/test_batch.bin\n", "d/test_batch.bin")
+data("truncated-mid-record", LINK_ALL + "rm d/data_batch_1.bin\n"
+     "head -c 30729999 \"$GOOD/data_batch_1.bin\" >d/data_batch_1.bin\n", "d/data_batch_1.bin")
 data("empty-file", LINK_ALL + "rm d/data_batch_2.bin\n: >d/data_batch_2.bin\n", "d/data_batch_2.bin")
 data("one-byte-too-long", LINK_ALL + "rm d/data_batch_5.bin\n"
      "cat \"$GOOD/data_batch_5.bin\" >d/data_batch_5.bin\nprintf x >>d/data_batch_5.bin\n",
      "d/data_batch_5.bin")
-data("label-10", LINK_ALL + "rm d/data_batch_2.bin\ncp \"$GOOD/data_batch_2.bin\" d/\n"
-     "printf '\\012' | dd of=d/data_batch_2.bin bs=1 seek=3073 conv=notrunc status=none\n",
-     "d/data_batch_2.bin")
+data("label-10", LINK_ALL + "rm d/data_batch_1.bin\ncp \"$GOOD/data_batch_1.bin\" d/\n"
+     "printf '\\012' | dd of=d/data_batch_1.bin bs=1 seek=3073 conv=notrunc status=none\n",
+     "d/data_batch_1.bin: record 1 (byte offset 3073): label 10, expected 0..9")
 data("label-255-test", LINK_ALL + "rm d/test_batch.bin\ncp \"$GOOD/test_batch.bin\" d/\n"
      "printf '\\377' | dd of=d/test_batch.bin bs=1 seek=30726927 conv=notrunc status=none\n",
      "d/test_batch.bin")
@@ -389,8 +398,8 @@ data("dangling-symlink", LINK_ALL + "rm d/data_batch_1.bin\nln -s nowhere.bin d/
      "d/data_batch_1.bin: cannot open")
 data("symlink-loop", LINK_ALL + "rm d/test_batch.bin\nln -s test_batch.bin d/test_batch.bin\n",
      "d/test_batch.bin: cannot open")
-data("fifo-as-file", LINK_ALL + "rm d/data_batch_3.bin\nmkfifo d/data_batch_3.bin\n",
-     "d/data_batch_3.bin")
+data("fifo-as-file", LINK_ALL + "rm d/data_batch_1.bin\nmkfifo d/data_batch_1.bin\n",
+     "d/data_batch_1.bin")
 data("unreadable-file", LINK_ALL + "rm d/data_batch_1.bin\ncp \"$GOOD/data_batch_1.bin\" d/\n"
      "chmod 000 d/data_batch_1.bin\n", "d/data_batch_1.bin: cannot open: Permission denied",
      flags="nofile,nobody")
@@ -409,15 +418,15 @@ data("npy-not-npy", "echo 'this is not numpy' >x.npy\nprintf '\\x93NUMPY' >y.npy
 # ---- output problems (exit 5) -------------------------------------------
 def output(name, setup, fragment, text=None, flags="nofile", code=5):
     if text is None:
-        text = yaml_text(("output.dir", "out"), ("output.database", "out/results.db"))
+        text = yaml_text(*NPY, ("output.dir", "out"), ("output.database", "out/results.db"))
     add("output", name, text, code, fragment, flags,
-        "# Data in ./good; prepare ./out, then break it.\n" + setup)
+        "# Features in ./npy; prepare ./out, then break it.\n" + setup)
 
 
 output("results-dir-is-file", "echo file >out\n", "out")
 output("db-parent-is-file",
        "mkdir out\necho file >out/sub\n",
-       "out/sub", text=yaml_text(("output.dir", "out"), ("output.database", "out/sub/results.db")))
+       "out/sub", text=yaml_text(*NPY, ("output.dir", "out"), ("output.database", "out/sub/results.db")))
 output("db-is-directory", "mkdir -p out/results.db\n", "out/results.db")
 output("db-not-sqlite", "mkdir out\necho 'epoch,loss' >out/results.db\nseq 1 1000 >>out/results.db\n",
        "out/results.db")
@@ -432,13 +441,13 @@ output("db-newer-schema",
        "mkdir out\ncp res/results.db out/results.db\nsqlite3 out/results.db 'PRAGMA user_version = 99'\n",
        "out/results.db")
 output("db-readonly-file",
-       "mkdir out\ncp res/results.db out/results.db\nchmod 444 out/results.db\nchmod 777 out\n"
-       "chmod 755 good 2>/dev/null || true\n", "out/results.db", flags="nofile,nobody")
+       "mkdir out\ncp res/results.db out/results.db\nchmod 444 out/results.db\nchmod 777 out\n",
+       "out/results.db", flags="nofile,nobody")
 output("results-dir-not-writable",
        "mkdir -m 555 out\n", "out", flags="nofile,nobody")
 output("db-dir-not-writable",
        "mkdir -m 777 out\nmkdir -m 555 out/db\n", "out/db",
-       text=yaml_text(("output.dir", "out"), ("output.database", "out/db/results.db")),
+       text=yaml_text(*NPY, ("output.dir", "out"), ("output.database", "out/db/results.db")),
        flags="nofile,nobody")
 output("disk-full-new-db", "mkdir out\n", "out/results.db", flags="nofile,fsize,creates,recover")
 output("disk-full-existing-db", "mkdir out\ncp res/results.db out/results.db\n", "out",
