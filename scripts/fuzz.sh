@@ -3,7 +3,9 @@
 #
 # Builds the libFuzzer targets (tests/fuzz/fuzz_*.c) with clang, ASan and
 # UBSan in build/fuzz (-DRUNNER_FUZZ=ON) and runs each for SECONDS seconds
-# (default: $RUNNER_FUZZ_SECONDS, else 60), one after the other:
+# (default: $RUNNER_FUZZ_SECONDS, else 60), all at the same time (each
+# libFuzzer process is single-threaded; the wall time is SECONDS plus the
+# build, whatever the number of targets):
 #   fuzz_config  the experiment-file parser (bytes -> config or error)
 #   fuzz_cifar   the CIFAR-10 batch reader (bytes -> images or error)
 #   fuzz_npy     the .npy reader (bytes -> matrix/labels or error)
@@ -42,6 +44,8 @@ cmake --build "$dir" -j"${RUNNER_TEST_JOBS:-2}" --target "${targets[@]}" >/dev/n
 mkdir -p "$dir/crashes"
 failed=()
 summary=()
+declare -A pids=()
+echo "== $prog: ${targets[*]} for ${seconds}s each, in parallel"
 for t in "${targets[@]}"; do
   name=${t#fuzz_}
   corpus=$dir/corpus/$name
@@ -57,11 +61,15 @@ for t in "${targets[@]}"; do
     cifar) seeds=(tests/fuzz/seeds/cifar); opts+=(-max_len=65537) ;;
     *) [[ -d tests/fuzz/seeds/$name ]] && seeds=("tests/fuzz/seeds/$name") ;;
   esac
-  log=$dir/$t.log
-  echo "== $prog: $t for ${seconds}s"
-  rc=0
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$dir/$t" "${opts[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1 || rc=$?
+    "$dir/$t" "${opts[@]}" "$corpus" "${seeds[@]}" >"$dir/$t.log" 2>&1 &
+  pids[$t]=$!
+done
+
+for t in "${targets[@]}"; do
+  log=$dir/$t.log
+  rc=0
+  wait "${pids[$t]}" || rc=$?
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
   runs=$(stat number_of_executed_units)
   speed=$(stat average_exec_per_sec)
@@ -74,7 +82,6 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     grep -E 'ERROR|SUMMARY|Test unit written|runtime error' "$log" | head -n 20 >&2 || true
   fi
-  echo "$line"
   summary+=("$line")
 done
 
