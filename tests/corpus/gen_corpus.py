@@ -363,6 +363,9 @@ cfg("validation-eats-data", yaml_text(*NPY, ("data.validation", "19"), ("trainin
     "training.batch_size: batch size 2 is larger than the 1 training rows", flags="runtime")
 cfg("npy-columns-mismatch", yaml_text(*NPY, ("model.layers", "[5, 10]")),
     "model.layers[0]: expected 4 (the number of columns in npy/x.npy), got 5", flags="runtime")
+cfg("config-is-fifo", b"", "not a regular file",
+    setup='# The experiment "file" is a FIFO nobody writes to: refused, never waited on.\n'
+          'rm -f "$CASE"; mkfifo "$CASE"\n')
 
 
 # ---- data problems (exit 4) ---------------------------------------------
