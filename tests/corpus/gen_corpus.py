@@ -16,6 +16,8 @@ comma-separated list (or "-") of:
     runtime   the error is found by `runner run` only (validate accepts it)
     nobody    run as an unprivileged user (permission cases; we may be root)
     fsize     run with a small RLIMIT_FSIZE (disk full)
+    usage     a command line (usage/*.args, one argument per line): the
+              message is the first line of stderr, the usage text follows
     nofile    do not require the message to name the experiment file
     creates   new files may appear in the case directory (existing ones must
               still be byte-identical)
@@ -95,7 +97,7 @@ def _put_tree(tree, parts, value):
 
 def add(kind, name, content, code, fragment, flags="-", setup=None):
     n = len([c for c in cases if c[0].startswith(kind + "/")]) + 1
-    rel = "%s/%03d-%s.yaml" % (kind, n, name)
+    rel = "%s/%03d-%s.%s" % (kind, n, name, "args" if kind == "usage" else "yaml")
     if isinstance(content, str):
         content = content.encode("utf-8")
     cases.append((rel, content, code, fragment, flags, setup))
@@ -457,9 +459,31 @@ output("disk-full-existing-db", "mkdir out\ncp res/results.db out/results.db\n",
        flags="nofile,fsize,recover")
 
 
+# ---- command-line problems (exit 2) --------------------------------------
+# A usage/*.args file holds the arguments, one per line; the message is the
+# first line of stderr, followed by the usage text.
+def usage(name, args, fragment):
+    add("usage", name, "".join(a + "\n" for a in args), 2, fragment, "usage")
+
+
+usage("no-arguments", [], "usage: runner")
+usage("run-without-file", ["run"], "runner: missing experiment file")
+usage("db-without-value", ["run", "x.yaml", "--db"], "runner: --db needs a value")
+usage("results-dir-without-value", ["run", "x.yaml", "--results-dir"], "runner: --results-dir needs a value")
+usage("threads-zero", ["run", "x.yaml", "--threads", "0"],
+      "runner: --threads: expected an integer from 1 to 256, got '0'")
+usage("threads-too-many", ["x.yaml", "--threads", "257"], "expected an integer from 1 to 256, got '257'")
+usage("threads-negative", ["x.yaml", "--threads", "-1"], "expected an integer from 1 to 256, got '-1'")
+usage("threads-word", ["x.yaml", "-t", "all"], "expected an integer from 1 to 256, got 'all'")
+usage("unknown-option", ["run", "x.yaml", "--bogus"], "runner: unknown option '--bogus'")
+usage("two-files", ["run", "a.yaml", "b.yaml"], "runner: unexpected argument 'b.yaml'")
+usage("validate-nothing", ["validate"], "runner: validate needs at least one file")
+usage("schema-argument", ["schema", "x"], "runner: schema takes no arguments")
+
+
 # ---- write everything ----------------------------------------------------
 def main():
-    for kind in ("config", "data", "output"):
+    for kind in ("config", "data", "output", "usage"):
         d = os.path.join(CORPUS, kind)
         if os.path.isdir(d):
             shutil.rmtree(d)
@@ -470,7 +494,7 @@ def main():
         with open(os.path.join(CORPUS, rel), "wb") as f:
             f.write(content)
         if setup is not None:
-            with open(os.path.join(CORPUS, rel[:-5] + ".setup"), "w") as f:
+            with open(os.path.join(CORPUS, rel.rsplit(".", 1)[0] + ".setup"), "w") as f:
                 f.write(setup)
         lines.append("%s\t%d\t%s\t%s" % (rel, code, fragment, flags))
     with open(os.path.join(CORPUS, "manifest.tsv"), "w") as f:

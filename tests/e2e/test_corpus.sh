@@ -124,7 +124,7 @@ while IFS=$'\t' read -r file code fragment flags; do
   [[ -n $filter && ! $file =~ $filter ]] && continue
   kind=${file%%/*}
   base=$(basename "$file")
-  setup=$corpus/${file%.yaml}.setup
+  setup=$corpus/${file%.*}.setup
   nobody=0 fsize=0 runtime=0 nofile=0 creates=0 recover=0
   [[ ,$flags, == *,creates,* ]] && creates=1
   [[ ,$flags, == *,recover,* ]] && recover=1
@@ -161,8 +161,12 @@ while IFS=$'\t' read -r file code fragment flags; do
   fi
   case_before=$(snapshot "$c")
 
-  args=(run "./$base" --quiet)
-  [[ $kind == output ]] || args+=(--db res/results.db --results-dir res/json)
+  if [[ $kind == usage ]]; then
+    mapfile -t args <"$corpus/$file"
+  else
+    args=(run "./$base" --quiet)
+    [[ $kind == output ]] || args+=(--db res/results.db --results-dir res/json)
+  fi
   cmd=("$RUNNER_BIN" "${args[@]}")
   ((nobody)) && cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups "${cmd[@]}")
   if ((fsize)); then
@@ -172,6 +176,14 @@ while IFS=$'\t' read -r file code fragment flags; do
     (cd "$c" && exec timeout -k 5 120 "${cmd[@]}") >"$work/out" 2>"$work/err"
   fi
   rc=$?
+  if [[ $kind == usage ]]; then
+    # The error is the first line; the usage text follows it.
+    if ! grep -q '^usage: runner' "$work/err"; then
+      fail "$file" "no usage text on stderr: $(head -c 600 "$work/err")"
+      continue
+    fi
+    sed -i -n 1p "$work/err"
+  fi
   err=$(cat "$work/err")
   lines=$(wc -l <"$work/err")
   ok=1
@@ -179,7 +191,7 @@ while IFS=$'\t' read -r file code fragment flags; do
     fail "$file" "exit $rc, expected $code; stderr: ${err:0:600}"
     ok=0
   fi
-  if ((ok)) && [[ $lines -ne 1 || $err != "runner: "* ]]; then
+  if ((ok)) && [[ $lines -ne 1 || ($err != "runner: "* && $kind != usage) ]]; then
     fail "$file" "expected one line 'runner: ...' on stderr, got $lines lines: ${err:0:600}"
     ok=0
   fi
