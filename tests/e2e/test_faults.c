@@ -367,7 +367,8 @@ static void test_stop_in_features(const char *data_dir)
     char *msg = e2e_read(errf);
     CHECK_MSG(rc == 8, "feature stage: exit %d, expected 8: %s", rc, msg ? msg : "");
     CHECK_STR_CONTAINS(msg, "interrupted by SIGINT");
-    CHECK_MSG(took < 30, "feature stage: took %.1f s to stop", took);
+    /* The feature stage alone would take many minutes; a generous bound. */
+    CHECK_MSG(took < 120, "feature stage: took %.1f s to stop", took);
     free(msg);
     char *dbpath = e2e_fmt("%s/feat/r.db", tmp);
     if (e2e_exists(dbpath)) {
