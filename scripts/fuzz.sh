@@ -9,6 +9,8 @@
 #   fuzz_config  the experiment-file parser (bytes -> config or error)
 #   fuzz_cifar   the CIFAR-10 batch reader (bytes -> images or error)
 #   fuzz_npy     the .npy reader (bytes -> matrix/labels or error)
+#   fuzz_runlog  the JSON run file writer (any bytes in names, paths and
+#                messages, any doubles in metrics -> strictly valid JSON)
 # Seeds: experiments/*.yaml and tests/corpus/config/ for the parser,
 # tests/fuzz/seeds/<target>/ for the readers. Inputs found to add coverage
 # are kept in build/fuzz/corpus/<target>/ for the next run. A crash, a
@@ -31,7 +33,7 @@ shift $(($# > 0 ? 1 : 0))
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd -- "$root"
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(fuzz_config fuzz_cifar fuzz_npy)
+((${#targets[@]} > 0)) || targets=(fuzz_config fuzz_cifar fuzz_npy fuzz_runlog)
 
 command -v clang >/dev/null || {
   echo "$prog: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
@@ -59,6 +61,7 @@ for t in "${targets[@]}"; do
       opts+=(-max_len=20000 -dict=tests/fuzz/config.dict)
       ;;
     cifar) seeds=(tests/fuzz/seeds/cifar); opts+=(-max_len=65537) ;;
+    runlog) seeds=(tests/fuzz/seeds/runlog); opts+=(-max_len=4096) ;;
     *) [[ -d tests/fuzz/seeds/$name ]] && seeds=("tests/fuzz/seeds/$name") ;;
   esac
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
