@@ -5,7 +5,9 @@
 # installed: a C toolchain, CMake, pkg-config, the libyaml, cJSON and SQLite
 # development files, the sqlite3 shell, and curl + ca-certificates for
 # scripts/get-cifar10.sh. Extra package names given as arguments are checked
-# and installed too (e.g. `install-deps.sh python3-numpy`).
+# and installed too (e.g. `install-deps.sh python3-numpy`); scripts/test.sh
+# adds python3-numpy, and clang + libclang-rt-14-dev for the libFuzzer
+# targets (scripts/fuzz.sh), and valgrind only if LeakSanitizer does not work.
 #
 # It first asks dpkg which packages are missing, so it is quick and does not
 # touch the network when everything is already there. When something is

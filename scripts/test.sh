@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh [--fast] [-R REGEX] [-- CTEST_ARG...]
+# test.sh [--fast] [--no-fuzz] [-R REGEX] [-- CTEST_ARG...]
 #
 # Builds runner and runs its whole test suite (unit + e2e, via ctest) in two
 # configurations, from any working directory; this is what CI (.ci/run) runs.
@@ -9,30 +9,41 @@
 #                        -DRUNNER_WERROR=ON; tests run with
 #                        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 and
 #                        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+#      then the leak canary (tests/fuzz/leak_canary.c, built with the same
+#      flags) must fail with a LeakSanitizer report, proving leak checking
+#      is active; if LeakSanitizer does not work here (e.g. ptrace is
+#      restricted), the unit tests run under Valgrind memcheck instead.
+#   C. scripts/fuzz.sh: each libFuzzer target for RUNNER_FUZZ_SECONDS
+#      (default 60) seconds in build/fuzz (clang, ASan + UBSan); a crash
+#      fails the run.
 # Both configurations are built and tested even if the other one fails. It
 # ends with a summary of every step and a total "tests: N passed, M failed",
 # and exits non-zero if any step failed.
 #
 # Options:
-#   --fast        skip configuration B (the sanitizer build)
+#   --fast        skip configuration B (the sanitizer build) and C (fuzzing)
+#   --no-fuzz     skip C (fuzzing)
 #   -R REGEX      run only the ctest tests matching REGEX (passed to ctest)
 #   -- ARG...     pass the remaining arguments to ctest as they are
 #
 # Environment:
 #   RUNNER_TEST_JOBS  parallel jobs for the builds and for ctest (default 2)
+#   RUNNER_FUZZ_SECONDS  fuzzing time per target (default 60)
 set -euo pipefail
 
 prog=test.sh
 
 usage() {
-  echo "usage: $0 [--fast] [-R REGEX] [-- CTEST_ARG...]"
+  echo "usage: $0 [--fast] [--no-fuzz] [-R REGEX] [-- CTEST_ARG...]"
 }
 
 fast=0
+fuzz=1
 ctest_args=()
 while (($# > 0)); do
   case $1 in
     --fast) fast=1 ;;
+    --no-fuzz) fuzz=0 ;;
     -R)
       (($# > 1)) || { usage >&2; exit 2; }
       ctest_args+=(-R "$2")
@@ -152,8 +163,39 @@ print_summary() {
   echo "tests: $tests_passed passed, $tests_failed failed"
 }
 
-# python3-numpy lets the .npy tests also check files made by numpy itself.
-if ! run_step "dependencies" ./scripts/install-deps.sh python3-numpy; then
+# leak_check ASAN_DIR RELEASE_DIR: prove that LeakSanitizer works here (a
+# deliberate leak, built with the sanitizer build's compiler and flags, must
+# be reported); if it does not, run every unit test of the release build
+# under Valgrind memcheck instead (Valgrind cannot run ASan binaries).
+leak_check() {
+  local dir=$1 rel=$2 cc canary=$1/leak_canary
+  cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")
+  "${cc:-cc}" -fsanitize=address,undefined -fno-omit-frame-pointer -O1 \
+    tests/fuzz/leak_canary.c -o "$canary" || return 1
+  # abort_on_error=0 here only so that bash does not print "Aborted": the
+  # leak report and the failing exit status are the same.
+  if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$canary" >"$canary.log" 2>&1 &&
+    grep -q 'ERROR: LeakSanitizer: detected memory leaks' "$canary.log"; then
+    echo "LeakSanitizer works: the deliberate leak of tests/fuzz/leak_canary.c was reported"
+    return 0
+  fi
+  echo "LeakSanitizer did not report the deliberate leak; using Valgrind memcheck"
+  ./scripts/install-deps.sh valgrind || return 1
+  local t rc=0
+  for t in "$rel"/test_*; do
+    [[ -x $t ]] || continue
+    grep -qF "[=[unit/$(basename "$t")]=]" "$rel/CTestTestfile.cmake" 2>/dev/null || continue
+    echo "valgrind: $(basename "$t")"
+    (cd "$rel" && RUNNER_SOURCE_DIR=$root RUNNER_BIN=$rel/runner valgrind -q --error-exitcode=1 --leak-check=full \
+      --errors-for-leak-kinds=definite,indirect "$t" >/dev/null) || rc=1
+  done
+  return $rc
+}
+
+# python3-numpy lets the .npy tests also check files made by numpy itself;
+# clang and libclang-rt-14-dev build the libFuzzer targets; chromium renders
+# the plots and reports in e2e/test_render_chromium and e2e/test_compare.
+if ! run_step "dependencies" ./scripts/install-deps.sh python3-numpy clang libclang-rt-14-dev chromium; then
   record skipped "release, asan: everything"
   print_summary
   exit 1
@@ -169,6 +211,15 @@ else
     "-DCMAKE_BUILD_TYPE=Debug -DRUNNER_SANITIZE=ON -DRUNNER_WERROR=ON -DCMAKE_C_FLAGS=-O1" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  if [[ -f build/ci-asan/CMakeCache.txt ]]; then
+    run_step "asan: leak check is active" leak_check build/ci-asan "$root/build/ci-release" || true
+  fi
+fi
+
+if ((fast || !fuzz)); then
+  record skipped "fuzz" "$( ((fast)) && echo --fast || echo --no-fuzz)"
+else
+  run_step "fuzz (${RUNNER_FUZZ_SECONDS:-60}s per target)" ./scripts/fuzz.sh || true
 fi
 
 print_summary

@@ -3,6 +3,7 @@
  * -> results. Everything that can be checked is checked before the first
  * byte is written, so a bad experiment leaves no trace. */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,41 @@ struct epoch_sink {
     const char *config_hash;
     uint64_t seed;
 };
+
+/* SIGINT/SIGTERM: the one piece of global mutable state in the runner. A
+ * signal handler can reach nothing but a static object, and a volatile
+ * sig_atomic_t is the only kind it may write. The handler only records the
+ * signal; the run checks it at safe points (after an epoch is recorded, in
+ * the feature stage's progress callback, between stages) and stops there
+ * with RN_ERR_INTERRUPTED, recording the run as interrupted. SA_RESETHAND
+ * restores the default action, so a second signal ends the process at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* RN_OK, or RN_ERR_INTERRUPTED with a message once a stop signal came. */
+static int check_stop(const char *when, struct rn_err *err)
+{
+    int sig = stop_signal;
+    if (!sig)
+        return RN_OK;
+    return rn_fail(err, RN_ERR_INTERRUPTED, "interrupted by %s %s",
+                   sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", when);
+}
 
 static double wall_now(void)
 {
@@ -100,6 +136,12 @@ static int record_epoch(void *ctx, const struct epoch_metrics *m, struct rn_err 
         rc = store_run_epoch(s->store, s->run_id, m, err);
     if (rc == RN_OK)
         progress_epoch(s->progress, m, s->epochs);
+    if (rc == RN_OK && stop_signal) {
+        char when[96];
+        snprintf(when, sizeof when, "after epoch %zu of %zu (every finished epoch is recorded)",
+                 m->epoch, s->epochs);
+        rc = check_stop(when, err);
+    }
     return rc;
 }
 
@@ -233,6 +275,16 @@ static size_t online_cpus(void)
     return n > 0 ? (size_t)n : 1;
 }
 
+/* The feature stage's progress callback: a SIGINT/SIGTERM stops the stage
+ * (fset_from_images then fails with RN_ERR_INTERRUPTED); otherwise the
+ * progress display. */
+static int feature_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    if (stop_signal)
+        return 1;
+    return progress_feature(ctx, stage, done, total);
+}
+
 /* The user's .npy files, with their digests, for the run's identity. */
 static int npy_identity(const struct experiment *cfg, struct cifar_file *files, size_t *n,
                         struct rn_err *err)
@@ -280,6 +332,8 @@ int cmd_run(const struct run_options *opt)
      * training and evaluation. */
     const double t_start = wall_now();
     memset(files, 0, sizeof files);
+
+    install_stop_handlers();
 
     /* A resumed run is rebuilt from its recorded resolved config. */
     int rc = resume ? cfg_load_string(resume->config_json, strlen(resume->config_json),
@@ -354,7 +408,9 @@ int cmd_run(const struct run_options *opt)
     }
 
     /* ---- output: opened before the long work, so a bad path fails fast -- */
-    rc = fs_mkdirs(cfg.output.dir, &err);
+    rc = check_stop("while reading the data", &err);
+    if (rc == RN_OK)
+        rc = fs_mkdirs(cfg.output.dir, &err);
     if (rc != RN_OK)
         goto done;
     db_dir = fs_dirname(cfg.output.database);
@@ -408,8 +464,10 @@ int cmd_run(const struct run_options *opt)
         struct fset_images imgs = {&train, train_final, &val, &test, files, n_files};
         struct fset_cache cache;
         progress_features_begin(&prog);
-        rc = fset_from_images(&cfg, &imgs, threads, progress_feature, &prog, &fs, &cache, &err);
+        rc = fset_from_images(&cfg, &imgs, threads, feature_progress, &prog, &fs, &cache, &err);
         progress_clear(&prog);
+        if (rc == RN_ERR_INTERRUPTED && stop_signal)
+            rc = check_stop("in the feature stage (nothing was recorded)", &err);
         if (rc != RN_OK)
             goto done;
         if (!opt->quiet && cache.used) {
@@ -491,6 +549,9 @@ int cmd_run(const struct run_options *opt)
         .sweep_id = opt->sweep_id,
         .overrides = overrides_json,
     };
+    rc = check_stop("before training (nothing was recorded)", &err);
+    if (rc != RN_OK)
+        goto done;
     if (resume) {
         /* Same config and data as recorded, the checkpoint of the last
          * recorded epoch, then the run row and JSON file are taken over. */
@@ -581,10 +642,12 @@ done:
         /* Best effort: the run stopped on an error after it was recorded. */
         char stopped[32];
         struct rn_err ignored = {0};
+        enum run_status st = rc == RN_ERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
+        double ran = wall_now() - t_start;
         utc_now(stopped);
         if (log.doc)
-            runlog_finish(&log, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
-        store_run_end(store, run_id, RUN_FAILED, stopped, 0.0, 0, err.msg, &ignored);
+            runlog_finish(&log, st, stopped, ran, 0, err.msg, &ignored);
+        store_run_end(store, run_id, st, stopped, ran, 0, err.msg, &ignored);
     }
     runlog_free(&log);
     store_close(store);

@@ -114,11 +114,28 @@ int fs_write_atomic(const char *path, const void *data, size_t len, struct rn_er
     return RN_OK;
 }
 
+FILE *fs_fopen_read(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = NULL;
+    if (fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+        f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 int fs_read_all(const char *path, char **data, size_t *len, int code, struct rn_err *err)
 {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f)
         return rn_fail(err, code, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

@@ -1,5 +1,6 @@
 /* hash: SHA-256 (FIPS 180-4), written from the specification. */
 #include "runner/hash.h"
+#include "runner/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ void sha256_hex(const void *data, size_t n, char out[65])
 
 int sha256_file_hex(const char *path, char out[65], struct rn_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f)
         return rn_fail(err, RN_ERR_DATA, "%s: cannot open: %s", path, strerror(errno));
     struct sha256 s;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runner/fsutil.h"
 #include "runner/hash.h"
 
 #define CHUNK_RECORDS 256 /* records per fread: 786688 bytes */
@@ -120,7 +121,7 @@ int cifar_read_file(const char *path, struct cifar_set *set, struct cifar_file *
                     struct rn_err *err)
 {
     const size_t expected = (size_t)CIFAR_PER_FILE * CIFAR_RECORD;
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f)
         return rn_fail(err, RN_ERR_DATA, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

@@ -447,7 +447,7 @@ static int open_npy(const char *path, enum npy_kind kind, FILE **fp, struct npy_
                     struct rn_err *err)
 {
     *fp = NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f)
         return rn_fail(err, RN_ERR_DATA, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

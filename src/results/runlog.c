@@ -156,10 +156,40 @@ static int set(cJSON *obj, const char *key, cJSON *item)
     return 1;
 }
 
-/* Duplicate a borrowed subtree; `fallback` if it is NULL. */
+/* Make every string value of a tree valid UTF-8, as str_or_null does (the
+ * resolved config holds names and paths from outside: a run name taken from
+ * the experiment file's name, --db and --results-dir). 0 on success. */
+static int fix_strings(cJSON *node)
+{
+    for (; node; node = node->next) {
+        if (cJSON_IsString(node) && node->valuestring) {
+            cJSON *fixed = str_or_null(node->valuestring);
+            if (!fixed)
+                return -1;
+            int changed = strcmp(fixed->valuestring, node->valuestring) != 0;
+            int ok = !changed || cJSON_SetValuestring(node, fixed->valuestring) != NULL;
+            cJSON_Delete(fixed);
+            if (!ok)
+                return -1;
+        }
+        if (node->child && fix_strings(node->child) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Duplicate a borrowed subtree (strings made valid UTF-8); `fallback` if it
+ * is NULL. */
 static cJSON *dup_or(const cJSON *src, cJSON *(*fallback)(void))
 {
-    return src ? cJSON_Duplicate(src, 1) : fallback();
+    if (!src)
+        return fallback();
+    cJSON *d = cJSON_Duplicate(src, 1);
+    if (d && d->child && fix_strings(d->child) != 0) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    return d;
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -138,15 +138,31 @@ static int bind_size(sqlite3_stmt *st, int i, size_t v)
 
 enum db_kind { DB_FRESH, DB_RUNNER, DB_OLDER, DB_NEWER, DB_FOREIGN };
 
-/* What is this file? Reads the header fields and the schema table only. */
+/* What is this file? Reads the header fields and the schema table only, in
+ * ONE statement, so from one snapshot: outside a transaction, separate
+ * statements could straddle another runner's commit of a new schema and see
+ * its user_version without its application_id (a "foreign" file). */
 static int identify(struct store *s, enum db_kind *kind, int64_t *version, struct rn_err *err)
 {
     int64_t app_id = 0, uv = 0, n_objects = 0;
-    int rc = query_int(s->db, "PRAGMA application_id", &app_id);
-    if (rc == SQLITE_OK)
-        rc = query_int(s->db, "PRAGMA user_version", &uv);
-    if (rc == SQLITE_OK)
-        rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &n_objects);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT application_id FROM pragma_application_id()),"
+                                " (SELECT user_version FROM pragma_user_version()),"
+                                " (SELECT count(*) FROM sqlite_master)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            app_id = sqlite3_column_int64(st, 0);
+            uv = sqlite3_column_int64(st, 1);
+            n_objects = sqlite3_column_int64(st, 2);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_ERROR;
+        }
+    }
+    sqlite3_finalize(st);
     if (rc == SQLITE_NOTADB)
         return rn_fail(err, RN_ERR_OUTPUT, "%s: not an SQLite database", s->path);
     if (rc != SQLITE_OK)
@@ -267,6 +283,22 @@ static int ensure_views(struct store *s, struct rn_err *err)
     return commit(s, err);
 }
 
+/* PRAGMA journal_mode = WAL. Switching a file's mode needs an exclusive
+ * lock and SQLite reports SQLITE_BUSY at once, without the busy handler,
+ * when another runner holds the file (two runs starting on one new
+ * database): retry for up to 5 s like the busy timeout would. */
+static int set_wal(struct store *s, struct rn_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return RN_OK;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 100)
+            return db_fail(s, err, "cannot set journal mode");
+        sqlite3_sleep(50);
+    }
+}
+
 int store_open(const char *path, struct store **out, struct rn_err *err)
 {
     *out = NULL;
@@ -306,7 +338,7 @@ int store_open(const char *path, struct store **out, struct rn_err *err)
      * fsync per commit, but there is one commit per epoch, seconds apart, so
      * the cost is negligible, and a power cut cannot lose recorded epochs. */
     if (code == RN_OK)
-        code = exec_sql(s, "PRAGMA journal_mode = WAL", "cannot set journal mode", err);
+        code = set_wal(s, err);
     if (code == RN_OK)
         code = exec_sql(s, "PRAGMA synchronous = FULL", "cannot set synchronous mode", err);
     if (code == RN_OK && (kind == DB_FRESH || kind == DB_OLDER))
