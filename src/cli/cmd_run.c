@@ -427,8 +427,8 @@ int cmd_run(const struct run_options *opt)
     rc = cli_mark_stale(store, cfg.output.database, opt->quiet, &err);
     if (rc != RN_OK)
         goto done;
-    /* ---- a run of a sweep that already completed is not run again ------ */
-    if (opt->sweep_id && !opt->force) {
+    /* ---- a run that already completed is not run again (--force) ------- */
+    if (!opt->force && !resume) {
         char same_hash[65];
         int64_t done_id = 0;
         cfg_hash(&cfg, same_hash);

@@ -108,7 +108,7 @@ static pid_t spawn(const char *cfg, const char *errfile, const char *threads)
             _exit(127);
         dup2(nul, 1);
         dup2(fd, 2);
-        execl(runner_bin, runner_bin, "run", cfg, "--threads", threads, (char *)NULL);
+        execl(runner_bin, runner_bin, "run", cfg, "--force", "--threads", threads, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -449,7 +449,7 @@ static void test_kill9(void)
     CHECK_MSG(during_epochs >= KILL_TRIALS / 4, "only %d kills after an epoch", during_epochs);
     /* Afterwards a normal run in the same place succeeds. */
     char *ok = config("after.yaml", "after", "[32, 16, 10]", 3, "kill");
-    char *argv[] = {(char *)runner_bin, ok, "--quiet", NULL};
+    char *argv[] = {(char *)runner_bin, ok, "--quiet", "--force", NULL};
     int rc = e2e_run(argv, NULL, errf);
     char *msg = e2e_read(errf);
     CHECK_MSG(rc == 0, "run after the kills: exit %d: %s", rc, msg ? msg : "");

@@ -35,7 +35,7 @@ static char *write_config(const char *name, const char *kmeans_extra, const char
 static int run(const char *cfg, char **log)
 {
     char *errf = e2e_fmt("%s/run.err", tmp);
-    char *argv[] = {(char *)runner_bin, (char *)cfg, NULL};
+    char *argv[] = {(char *)runner_bin, (char *)cfg, "--force", NULL};
     int rc = e2e_run(argv, NULL, errf);
     *log = e2e_read(errf);
     free(errf);

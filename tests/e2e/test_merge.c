@@ -65,7 +65,7 @@ static void make_run(const char *name, const char *db)
                          name, tmp, tmp, tmp, tmp, tmp, db);
     e2e_write(cfg, text);
     char *errf = e2e_fmt("%s/%s.err", tmp, name);
-    char *argv[] = {(char *)runner_bin, cfg, "--quiet", NULL};
+    char *argv[] = {(char *)runner_bin, cfg, "--quiet", "--force", NULL};
     int rc = e2e_run(argv, NULL, errf);
     if (rc != 0) {
         char *m = e2e_read(errf);

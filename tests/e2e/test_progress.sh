@@ -37,7 +37,7 @@ YAML
 
 # 1. Not a terminal.
 rc=0
-"$bin" "$work/p.yaml" >"$work/plain.out" 2>"$work/plain.err" || rc=$?
+"$bin" "$work/p.yaml" --force >"$work/plain.out" 2>"$work/plain.err" || rc=$?
 [[ $rc == 0 ]] || fail "plain run exited $rc"
 for k in 1 2 3; do
   n=$(grep -c "^epoch $k/3  train loss .* acc .*%  test loss .* acc .*%  lr .*s$" "$work/plain.err" || true)
@@ -54,7 +54,7 @@ grep -q "batch" "$work/plain.err" && fail "plain: per-batch progress on a non-te
 
 # 2. --quiet, not a terminal.
 rc=0
-"$bin" "$work/p.yaml" --quiet >"$work/quiet.out" 2>"$work/quiet.err" || rc=$?
+"$bin" "$work/p.yaml" --force --quiet >"$work/quiet.out" 2>"$work/quiet.err" || rc=$?
 [[ $rc == 0 ]] || fail "quiet run exited $rc"
 [[ ! -s $work/quiet.err ]] || fail "quiet: stderr is not empty: $(head -c 300 "$work/quiet.err")"
 [[ ! -s $work/quiet.out ]] || fail "quiet: stdout is not empty"
@@ -64,7 +64,7 @@ tty_runs=0
 if command -v script >/dev/null 2>&1; then
   # script copies everything the program writes to the terminal to stdout.
   rc=0
-  TERM=xterm script -qec "'$bin' '$work/p.yaml'" /dev/null </dev/null >"$work/tty.txt" 2>&1 || rc=$?
+  TERM=xterm script -qec "'$bin' '$work/p.yaml' --force" /dev/null </dev/null >"$work/tty.txt" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "tty run exited $rc"
   tty_runs=2
   if ! grep -qaE $'\repoch 1/3  batch [0-9]+/100 \\([0-9]+%\\)  loss [0-9.]+ acc [0-9.]+%  [0-9]+:[0-9]{2} elapsed  ETA ([0-9]+:)?[0-9]+:[0-9]{2}\033\\[K' "$work/tty.txt"; then
@@ -80,7 +80,7 @@ if command -v script >/dev/null 2>&1; then
     fail "tty: epoch line not preceded by clearing the status line"
 
   rc=0
-  TERM=dumb script -qec "'$bin' '$work/p.yaml'" /dev/null </dev/null >"$work/dumb.txt" 2>&1 || rc=$?
+  TERM=dumb script -qec "'$bin' '$work/p.yaml' --force" /dev/null </dev/null >"$work/dumb.txt" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "dumb tty run exited $rc"
   grep -qa $'\repoch 1/3  batch ' "$work/dumb.txt" || fail "dumb tty: no in-place training line"
   grep -qa $'\033' "$work/dumb.txt" && fail "dumb tty: escape sequence with TERM=dumb"

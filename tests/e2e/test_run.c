@@ -42,7 +42,7 @@ static char *write_config(const char *file, const char *name, const char *data_e
 
 static int run_runner(const char *config, const char *errfile)
 {
-    char *argv[] = {(char *)runner_bin, (char *)config, "--quiet", NULL};
+    char *argv[] = {(char *)runner_bin, (char *)config, "--quiet", "--force", NULL};
     return e2e_run(argv, NULL, errfile);
 }
 
@@ -280,8 +280,8 @@ static void test_threads_identical(void)
                          "output: {dir: %s/results, database: %s/results/results.db}\n",
                          data_dir, tmp, tmp);
     e2e_write(cfg, text);
-    char *argv1[] = {(char *)runner_bin, cfg, "--quiet", "--threads", "1", NULL};
-    char *argv2[] = {(char *)runner_bin, cfg, "--quiet", "--threads", "2", NULL};
+    char *argv1[] = {(char *)runner_bin, cfg, "--quiet", "--force", "--threads", "1", NULL};
+    char *argv2[] = {(char *)runner_bin, cfg, "--quiet", "--force", "--threads", "2", NULL};
     CHECK(e2e_run(argv1, NULL, NULL) == 0);
     CHECK(e2e_run(argv2, NULL, NULL) == 0);
     sqlite3 *db = open_db();
@@ -309,12 +309,12 @@ static void test_threads_identical(void)
     char *text3 = e2e_fmt("%sthreads: 3\n", text);
     e2e_write(cfg3, text3);
     char *errf = e2e_fmt("%s/threads3.err", tmp);
-    char *argv3[] = {(char *)runner_bin, cfg3, NULL};
+    char *argv3[] = {(char *)runner_bin, cfg3, "--force", NULL};
     CHECK(e2e_run(argv3, NULL, errf) == 0);
     char *log = e2e_read(errf);
     CHECK_STR_CONTAINS(log ? log : "", ", 3 threads\n");
     free(log);
-    char *argv4[] = {(char *)runner_bin, cfg3, "--threads", "1", NULL};
+    char *argv4[] = {(char *)runner_bin, cfg3, "--force", "--threads", "1", NULL};
     CHECK(e2e_run(argv4, NULL, errf) == 0);
     log = e2e_read(errf);
     CHECK_STR_CONTAINS(log ? log : "", ", 1 thread\n");

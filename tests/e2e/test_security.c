@@ -105,6 +105,7 @@ static int run_in(const char *cwd, const char *errfile, char *const args[])
         size_t n = 0;
         argv[n++] = (char *)runner_bin;
         argv[n++] = "run";
+        argv[n++] = "--force"; /* the same config runs more than once */
         for (size_t i = 0; args[i] && n < 15; i++)
             argv[n++] = args[i];
         argv[n] = NULL;

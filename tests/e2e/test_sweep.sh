@@ -94,9 +94,13 @@ json=$(q "$db" "SELECT json_path FROM runs")
 check "JSON file records the overrides" contains "$json" '"overrides":'
 check "JSON file has seed=9" contains "$json" '"seed=9"'
 check "single run has no sweep" eq "$(q "$db" "SELECT count(*) FROM runs WHERE sweep_id IS NULL")" 1
-# a plain run is always run (skipping is for sweeps)
-"$runner" tiny.yaml training.epochs=1 seed=9 'model.layers=[16, 12, 10]' --quiet
-check "plain re-run is not skipped" eq "$(q "$db" "SELECT count(*) FROM runs")" 2
+# a plain run identical to a completed one is skipped too, unless --force
+"$runner" tiny.yaml training.epochs=1 seed=9 'model.layers=[16, 12, 10]' 2> plain.err
+check "plain re-run exits 0" eq "$?" 0
+check "plain re-run is skipped" eq "$(q "$db" "SELECT count(*) FROM runs")" 1
+check "plain re-run says so" contains plain.err "skipped: completed as run 1"
+"$runner" tiny.yaml training.epochs=1 seed=9 'model.layers=[16, 12, 10]' --force --quiet
+check "plain re-run with --force runs" eq "$(q "$db" "SELECT count(*) FROM runs")" 2
 
 # errors: exit 3, one line naming the override, nothing written
 "$runner" tiny.yaml train.lr=0.05 --quiet 2> bad.err
