@@ -184,7 +184,7 @@ PYEOF
 }
 # run_runner NAME: runs $work/NAME.yaml; its stderr goes to $work/NAME.log.
 run_runner() {
-    "$runner" run "$work/$1.yaml" --threads "$threads" >"$work/$1.out" 2>"$work/$1.log" ||
+    "$runner" run "$work/$1.yaml" --force --threads "$threads" >"$work/$1.out" 2>"$work/$1.log" ||
         { tail -n 5 "$work/$1.log" >&2; die "runner failed on $work/$1.yaml (log: $work/$1.log; --keep keeps it)"; }
 }
 # db_seconds NAME: the per-epoch seconds recorded in $work/NAME.db, one a line.
@@ -365,7 +365,7 @@ stamp() {
 : >"$work/d.numpy"
 for ((i = 1; i <= reps; i++)); do
     note "(d) round $i/$reps: runner, then numpy, k-means encode of $k_n images"
-    if ! "$runner" run "$work/d.yaml" --threads "$threads" 2>&1 >/dev/null | stamp >"$work/d-$i.log"; then
+    if ! "$runner" run "$work/d.yaml" --force --threads "$threads" 2>&1 >/dev/null | stamp >"$work/d-$i.log"; then
         tail -n 5 "$work/d-$i.log" >&2
         die "runner failed on $work/d.yaml (log: $work/d-$i.log)"
     fi
@@ -424,14 +424,14 @@ output:
 EOF
 note "(e) runner, augmented report-style run ($e_epochs epochs) under /usr/bin/time -v"
 if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -v "$runner" run "$work/e.yaml" --threads "$threads" --quiet >/dev/null 2>"$work/e.time" ||
+    /usr/bin/time -v "$runner" run "$work/e.yaml" --force --threads "$threads" --quiet >/dev/null 2>"$work/e.time" ||
         { tail -n 25 "$work/e.time" >&2; die "augmented run failed (log: $work/e.time)"; }
     rss_kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/e.time")
 else
     note "/usr/bin/time not found: taking ru_maxrss from Python's getrusage"
     rss_kb=$("$PY" -c 'import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$runner" run "$work/e.yaml" --threads "$threads" --quiet) ||
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$runner" run "$work/e.yaml" --force --threads "$threads" --quiet) ||
         die "augmented run failed"
 fi
 [[ $rss_kb =~ ^[0-9]+$ ]] || die "could not read the peak RSS"
