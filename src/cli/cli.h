@@ -43,7 +43,7 @@ struct run_options {
                                   record the sweep under this id) */
     bool force;                /* --force: run even if an identical run completed */
     int report_fd;             /* --report-fd N (internal, used by -m): write "run ID" or
-                                  "skipped ID" there; -1 = none */
+                                  "skipped ID" there (N >= 3); 0 = none */
     /* sweeps (cmd_sweep) */
     bool multirun;             /* -m: comma lists in overrides are sweep axes */
     size_t jobs;               /* -j N: runs at once (default 1) */

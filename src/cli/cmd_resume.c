@@ -204,7 +204,6 @@ int cmd_resume(const struct resume_options *opt)
             .quiet = opt->quiet,
             .threads = opt->threads,
             .resume = &r,
-            .report_fd = -1, /* no sweep parent to report to */
         };
         rc = cmd_run(&ro);
     }

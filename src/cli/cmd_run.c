@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -16,6 +15,7 @@
 #include "runner/augment.h"
 #include "runner/checkpoint.h"
 #include "runner/cifar.h"
+#include "runner/clock.h"
 #include "runner/config.h"
 #include "runner/feature_sets.h"
 #include "runner/hash.h"
@@ -76,37 +76,6 @@ static int check_stop(const char *when, struct rn_err *err)
         return RN_OK;
     return rn_fail(err, RN_ERR_INTERRUPTED, "interrupted by %s %s",
                    sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal", when);
-}
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void utc_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* A unique id: UTC time plus 32 bits from the pid and the clock. It names the
- * JSON file and never feeds any computation. */
-static void make_uid(char out[64])
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct rng r;
-    rng_init(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20), (uint64_t)getpid());
-    time_t t = ts.tv_sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(out, 64, "%s-%08x", stamp, (unsigned)(rng_u64(&r) & 0xffffffffu));
 }
 
 /* Run names may hold anything; file names get [A-Za-z0-9._-] only. */
@@ -330,7 +299,7 @@ int cmd_run(const struct run_options *opt)
     progress_init(&prog, stderr, opt->quiet);
     /* wall_seconds covers the whole command: reading the data, features,
      * training and evaluation. */
-    const double t_start = wall_now();
+    const double t_start = clock_seconds();
     memset(files, 0, sizeof files);
 
     install_stop_handlers();
@@ -439,7 +408,7 @@ int cmd_run(const struct run_options *opt)
         if (rc != RN_OK)
             goto done;
         if (done_id > 0) {
-            if (opt->report_fd >= 0)
+            if (opt->report_fd > 0)
                 dprintf(opt->report_fd, "skipped %lld\n", (long long)done_id);
             if (!opt->quiet)
                 fprintf(stderr, "runner: %s: skipped: completed as run %lld (--force runs it "
@@ -501,8 +470,8 @@ int cmd_run(const struct run_options *opt)
 
     /* ---- results: from here on the run is recorded ---------------------- */
     char uid[64], started[32], host[256] = "unknown", hash[65], fname[96];
-    make_uid(uid);
-    utc_now(started);
+    clock_unique_id("", uid);
+    clock_utc_iso(started);
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "unknown");
     host[sizeof host - 1] = '\0';
@@ -571,7 +540,7 @@ int cmd_run(const struct run_options *opt)
         if (rc != RN_OK)
             goto done;
         run_started = true;
-        if (opt->report_fd >= 0)
+        if (opt->report_fd > 0)
             dprintf(opt->report_fd, "run %lld\n", (long long)run_id);
         rc = runlog_create(&log, json_path, &id, run_id, &err);
     }
@@ -599,8 +568,8 @@ int cmd_run(const struct run_options *opt)
         goto done;
 
     char finished[32];
-    utc_now(finished);
-    double wall = wall_now() - t_start;
+    clock_utc_iso(finished);
+    double wall = clock_seconds() - t_start;
     char message[160] = "";
     if (outcome.status == RUN_DIVERGED)
         snprintf(message, sizeof message,
@@ -643,8 +612,8 @@ done:
         char stopped[32];
         struct rn_err ignored = {0};
         enum run_status st = rc == RN_ERR_INTERRUPTED ? RUN_INTERRUPTED : RUN_FAILED;
-        double ran = wall_now() - t_start;
-        utc_now(stopped);
+        double ran = clock_seconds() - t_start;
+        clock_utc_iso(stopped);
         if (log.doc)
             runlog_finish(&log, st, stopped, ran, 0, err.msg, &ignored);
         store_run_end(store, run_id, st, stopped, ran, 0, err.msg, &ignored);

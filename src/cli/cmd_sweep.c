@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "runner/clock.h"
 #include "runner/config.h"
 #include "runner/fsutil.h"
 #include "runner/results.h"
@@ -57,21 +58,6 @@ static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig)
 {
     stop_requested = sig;
-}
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void utc_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static size_t online_cpus(void)
@@ -267,7 +253,7 @@ static int launch(const struct run_options *opt, const char *exe, const char *sw
     r->pid = pid;
     r->report = fds[0];
     r->outcome = OUT_RUNNING;
-    r->started = wall_now();
+    r->started = clock_seconds();
     return RN_OK;
 }
 
@@ -288,7 +274,7 @@ static void finish(struct sweep_run *r, int status)
     buf[n] = '\0';
     close(r->report);
     r->report = -1;
-    r->seconds = wall_now() - r->started;
+    r->seconds = clock_seconds() - r->started;
     long long id = 0;
     bool skipped = sscanf(buf, "skipped %lld", &id) == 1;
     if (!skipped)
@@ -673,7 +659,7 @@ static int emit_slurm(const struct run_options *opt, const char *sweep_id,
     if (!spec_text)
         return rn_fail(err, RN_ERR_NOMEM, "out of memory");
     char created[32];
-    utc_now(created);
+    clock_utc_iso(created);
     struct store *st = NULL;
     rc = store_open(path, &st, err);
     if (rc == RN_OK)
@@ -762,7 +748,7 @@ int cmd_sweep(const struct run_options *opt)
         rc = rn_fail(&err, RN_ERR_NOMEM, "out of memory");
     if (rc == RN_OK) {
         char created[32];
-        utc_now(created);
+        clock_utc_iso(created);
         struct store *st = NULL;
         rc = store_open(db, &st, &err);
         if (rc == RN_OK)

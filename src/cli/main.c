@@ -119,7 +119,6 @@ static int value_of(int argc, char **argv, int i)
 static int parse_run(int argc, char **argv, int i)
 {
     struct run_options opt = {0};
-    opt.report_fd = -1;
     opt.jobs = 1;
     bool jobs_given = false;
     /* The KEY=VALUE arguments, in order (at most argc of them). */
@@ -216,7 +215,7 @@ static int parse_run(int argc, char **argv, int i)
     if (rc == RN_OK && !opt.emit_slurm &&
         (opt.sbatch_time || opt.sbatch_mem || opt.sbatch_partition || opt.sbatch_cpus))
         rc = cli_usage_error("%s", "--sbatch-* options need --emit slurm DIR");
-    if (rc == RN_OK && opt.multirun && opt.report_fd >= 0)
+    if (rc == RN_OK && opt.multirun && opt.report_fd > 0)
         rc = cli_usage_error("%s", "--report-fd is for the runs of a sweep, not with -m");
     if (rc == RN_OK)
         rc = opt.multirun ? cmd_sweep(&opt) : cmd_run(&opt);

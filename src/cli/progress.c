@@ -6,18 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
-#define FEATURE_LINE_EVERY 10.0 /* seconds between feature lines off a terminal */
+#include "runner/clock.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
+#define FEATURE_LINE_EVERY 10.0 
 void progress_init(struct progress *p, FILE *out, bool quiet)
 {
     memset(p, 0, sizeof *p);
@@ -27,7 +20,7 @@ void progress_init(struct progress *p, FILE *out, bool quiet)
     const char *term = getenv("TERM");
     p->dumb = !term || !*term || strcmp(term, "dumb") == 0;
     p->last_draw = -INFINITY;
-    p->feat_start = p->train_start = p->epoch_start = now_s();
+    p->feat_start = p->train_start = p->epoch_start = clock_seconds();
 }
 
 /* "M:SS" or "H:MM:SS"; "?" when unknown. */
@@ -104,7 +97,7 @@ static bool due(struct progress *p, double t)
 
 void progress_train_begin(struct progress *p)
 {
-    p->train_start = p->epoch_start = now_s();
+    p->train_start = p->epoch_start = clock_seconds();
     p->epochs_done = 0;
     p->last_draw = -INFINITY;
 }
@@ -114,7 +107,7 @@ void progress_batch(void *ctx, const struct train_progress *tp)
     struct progress *p = ctx;
     if (!p->tty || tp->batches == 0)
         return;
-    double t = now_s();
+    double t = clock_seconds();
     if (!due(p, t))
         return;
     double frac = (double)tp->batch / (double)tp->batches;
@@ -139,7 +132,7 @@ void progress_batch(void *ctx, const struct train_progress *tp)
 void progress_epoch(struct progress *p, const struct epoch_metrics *m, size_t epochs)
 {
     p->epochs_done++;
-    p->epoch_start = now_s();
+    p->epoch_start = clock_seconds();
     if (p->quiet)
         return;
     progress_clear(p);
@@ -157,7 +150,7 @@ void progress_epoch(struct progress *p, const struct epoch_metrics *m, size_t ep
 
 void progress_features_begin(struct progress *p)
 {
-    p->feat_start = now_s();
+    p->feat_start = clock_seconds();
     p->stage[0] = '\0';
     p->stage_finished = false;
     p->last_draw = -INFINITY;
@@ -168,7 +161,7 @@ int progress_feature(void *ctx, const char *stage, size_t done, size_t total)
     struct progress *p = ctx;
     if (p->quiet)
         return 0;
-    double t = now_s();
+    double t = clock_seconds();
     if (strncmp(p->stage, stage, sizeof p->stage - 1) != 0 || (p->stage_finished && done < total)) {
         snprintf(p->stage, sizeof p->stage, "%s", stage);
         p->stage_start = t;

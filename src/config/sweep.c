@@ -6,10 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "runner/rng.h"
+#include "runner/clock.h"
 
 static char *dup_mem(const char *s, size_t n)
 {
@@ -331,14 +329,5 @@ cJSON *sweep_spec_json(const struct sweep_plan *p)
 
 void sweep_make_id(char out[64])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct rng r;
-    rng_init(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20), (uint64_t)getpid() + 7);
-    time_t t = ts.tv_sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(out, 64, "sweep-%s-%08x", stamp, (unsigned)(rng_u64(&r) & 0xffffffffu));
+    clock_unique_id("sweep-", out);
 }

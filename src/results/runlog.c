@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,25 @@ static int write_doc(const char *path, const cJSON *doc, struct rn_err *err)
     return code;
 }
 
+/* The last step of runlog_create and runlog_reopen: write document d to the
+ * file p (a copy of path) and make them the log's. `built` says whether d was
+ * built completely (false: memory ran out); on any failure p and d are freed
+ * and the log is left empty. */
+static int adopt_doc(struct runlog *log, bool built, char *p, cJSON *d, const char *path,
+                     struct rn_err *err)
+{
+    int code = built && p ? write_doc(p, d, err)
+                          : rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
+    if (code != RN_OK) {
+        free(p);
+        cJSON_Delete(d);
+        return code;
+    }
+    log->path = p;
+    log->doc = d;
+    return RN_OK;
+}
+
 /* ---- the run log -------------------------------------------------------- */
 
 int runlog_create(struct runlog *log, const char *path, const struct run_identity *id,
@@ -246,20 +266,7 @@ int runlog_create(struct runlog *log, const char *path, const struct run_identit
     ok = ok && add(d, "data_files", dup_or(id->data_files, cJSON_CreateArray));
     ok = ok && add(d, "config", dup_or(id->config, cJSON_CreateObject));
     ok = ok && add(d, "epochs", cJSON_CreateArray());
-    if (!ok) {
-        free(p);
-        cJSON_Delete(d);
-        return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    int code = write_doc(p, d, err);
-    if (code != RN_OK) {
-        free(p);
-        cJSON_Delete(d);
-        return code;
-    }
-    log->path = p;
-    log->doc = d;
-    return RN_OK;
+    return adopt_doc(log, ok, p, d, path, err);
 }
 
 int runlog_add_epoch(struct runlog *log, const struct epoch_metrics *m, struct rn_err *err)
@@ -385,20 +392,7 @@ int runlog_reopen(struct runlog *log, const char *path, const char *uid, size_t 
     ok = ok && set(d, "diverged_epoch", cJSON_CreateNull());
     ok = ok && set(d, "message", cJSON_CreateNull());
     char *p = strdup(path);
-    if (!ok || !p) {
-        free(p);
-        cJSON_Delete(d);
-        return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    code = write_doc(p, d, err);
-    if (code != RN_OK) {
-        free(p);
-        cJSON_Delete(d);
-        return code;
-    }
-    log->path = p;
-    log->doc = d;
-    return RN_OK;
+    return adopt_doc(log, ok, p, d, path, err);
 }
 
 int runlog_mark_interrupted(const char *path, const char *message, struct rn_err *err)

@@ -4,16 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runner/rng.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "runner/clock.h"
 
 static int params_finite(const struct mlp *m)
 {
@@ -107,7 +100,7 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
     const float p_in = (float)cfg->dropout_input, p_hid = (float)cfg->dropout_hidden;
     int rc = RN_OK;
     for (size_t epoch = st->epoch + 1; epoch <= cfg->epochs; epoch++) {
-        double t0 = now_seconds();
+        double t0 = clock_seconds();
         const double lr_epoch = cfg_lr_at(cfg, epoch);
         const float lr = (float)lr_epoch;
         if (cfg->shuffle)
@@ -162,7 +155,7 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             out->diverged_epoch = epoch;
             break;
         }
-        em.seconds = now_seconds() - t0;
+        em.seconds = clock_seconds() - t0;
         st->epoch = epoch;
         rc = hooks->on_epoch(hooks->ctx, &em, err);
         if (rc != RN_OK)

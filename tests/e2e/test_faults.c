@@ -21,6 +21,7 @@
  * time is its per-epoch writes (JSON rewrite + fsync, SQLite commit), which
  * is where a kill is most likely to land. */
 #include "e2e.h"
+#include "e2e_npy.h"
 
 #include <signal.h>
 #include <time.h>
@@ -29,7 +30,6 @@
 #include <sqlite3.h>
 
 #include "check.h"
-#include "runner/npy.h"
 #include "runner/rng.h"
 
 #define KILL_TRIALS 24
@@ -54,25 +54,7 @@ static double now_s(void)
 /* n rows of dim features, learnable: class c is shifted on features c*2.. */
 static void write_set(const char *name, size_t n, size_t dim, uint64_t seed)
 {
-    float *x = malloc(n * dim * sizeof *x);
-    uint8_t *y = malloc(n);
-    struct rng r;
-    rng_init(&r, seed, 7);
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (uint8_t)(i % 10);
-        for (size_t j = 0; j < dim; j++)
-            x[i * dim + j] = (float)rng_normal(&r) + (j / 2 == y[i] ? 1.0f : 0.0f);
-    }
-    char *px = e2e_fmt("%s/%s.npy", tmp, name), *py = e2e_fmt("%s/%s_labels.npy", tmp, name);
-    struct rn_err err = {0};
-    if (npy_write_matrix(px, n, dim, x, NULL, &err) || npy_write_labels(py, n, y, NULL, &err)) {
-        fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
-        exit(2);
-    }
-    free(px);
-    free(py);
-    free(x);
-    free(y);
+    e2e_write_npy_set(tmp, name, n, dim, seed, 7, 2, 1.0f);
 }
 
 /* An experiment on the .npy files, recording into tmp/<out>. */

@@ -6,11 +6,11 @@
  * a newer schema, missing, OUT itself) is reported and leaves OUT
  * byte-identical. */
 #include "e2e.h"
+#include "e2e_npy.h"
 
 #include <sqlite3.h>
 
 #include "check.h"
-#include "runner/npy.h"
 #include "runner/rng.h"
 
 static const char *runner_bin, *src_dir;
@@ -24,31 +24,8 @@ static char *path_in(const char *name)
 /* A small learnable problem as .npy files in tmp (train, test). */
 static void write_npy(void)
 {
-    const size_t n[2] = {400, 100}, dim = 24;
-    const char *names[2] = {"train", "test"};
-    for (int k = 0; k < 2; k++) {
-        float *x = malloc(n[k] * dim * sizeof *x);
-        uint8_t *y = malloc(n[k]);
-        struct rng r;
-        rng_init(&r, 5, (uint64_t)k);
-        for (size_t i = 0; i < n[k]; i++) {
-            y[i] = (uint8_t)(i % 10);
-            for (size_t j = 0; j < dim; j++)
-                x[i * dim + j] = (float)rng_normal(&r) + (j / 2 == y[i] ? 1.5f : 0.0f);
-        }
-        char *px = e2e_fmt("%s/%s.npy", tmp, names[k]);
-        char *py = e2e_fmt("%s/%s_labels.npy", tmp, names[k]);
-        struct rn_err err = {0};
-        if (npy_write_matrix(px, n[k], dim, x, NULL, &err) ||
-            npy_write_labels(py, n[k], y, NULL, &err)) {
-            fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
-            exit(2);
-        }
-        free(px);
-        free(py);
-        free(x);
-        free(y);
-    }
+    e2e_write_npy_set(tmp, "train", 400, 24, 5, 0, 2, 1.5f);
+    e2e_write_npy_set(tmp, "test", 100, 24, 5, 1, 2, 1.5f);
 }
 
 /* One small run recorded in db. */

@@ -3,12 +3,12 @@
  * a learnable problem as .npy files, trains on it, and checks the errors for
  * a wrong input size and mismatched label counts. */
 #include "e2e.h"
+#include "e2e_npy.h"
 
 #include <math.h>
 #include <sqlite3.h>
 
 #include "check.h"
-#include "runner/npy.h"
 #include "runner/rng.h"
 
 static const char *runner_bin;
@@ -17,25 +17,7 @@ static char *tmp;
 /* n rows of dim features: class c has mean +1.5 on features [c*4, c*4+4). */
 static void write_set(const char *name, size_t n, size_t dim, uint64_t seed)
 {
-    float *x = malloc(n * dim * sizeof *x);
-    uint8_t *y = malloc(n);
-    struct rng r;
-    rng_init(&r, seed, 99);
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (uint8_t)(i % 10);
-        for (size_t j = 0; j < dim; j++)
-            x[i * dim + j] = (float)rng_normal(&r) + (j / 4 == y[i] ? 1.5f : 0.0f);
-    }
-    char *px = e2e_fmt("%s/%s.npy", tmp, name), *py = e2e_fmt("%s/%s_labels.npy", tmp, name);
-    struct rn_err err = {0};
-    if (npy_write_matrix(px, n, dim, x, NULL, &err) || npy_write_labels(py, n, y, NULL, &err)) {
-        fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
-        exit(2);
-    }
-    free(px);
-    free(py);
-    free(x);
-    free(y);
+    e2e_write_npy_set(tmp, name, n, dim, seed, 99, 4, 1.5f);
 }
 
 static char *config(const char *name, size_t input, const char *test_labels, const char *extra)

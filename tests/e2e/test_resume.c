@@ -6,6 +6,7 @@
  * completed run, a run whose data files changed and a run without a valid
  * checkpoint of its last recorded epoch; stale-run detection for live, dead, reused and remote pids. */
 #include "e2e.h"
+#include "e2e_npy.h"
 
 #include <signal.h>
 #include <time.h>
@@ -15,7 +16,6 @@
 
 #include "check.h"
 #include "runner/checkpoint.h"
-#include "runner/npy.h"
 #include "runner/results.h"
 #include "runner/rng.h"
 
@@ -263,33 +263,10 @@ static void test_kill_and_resume(void)
 /* Small .npy features in tmp/npy: train (n_train, 64), test (500, 64). */
 static void write_npy(size_t n_train)
 {
-    const size_t n[2] = {n_train, 500}, dim = 64;
-    const char *names[2] = {"train", "test"};
     char *dir = e2e_fmt("%s/npy", tmp);
     mkdir(dir, 0755);
-    for (int k = 0; k < 2; k++) {
-        float *x = malloc(n[k] * dim * sizeof *x);
-        uint8_t *y = malloc(n[k]);
-        struct rng r;
-        rng_init(&r, 17, (uint64_t)k);
-        for (size_t i = 0; i < n[k]; i++) {
-            y[i] = (uint8_t)(i % 10);
-            for (size_t j = 0; j < dim; j++)
-                x[i * dim + j] = (float)rng_normal(&r) + (j / 6 == y[i] ? 1.0f : 0.0f);
-        }
-        char *px = e2e_fmt("%s/%s.npy", dir, names[k]);
-        char *py = e2e_fmt("%s/%s_labels.npy", dir, names[k]);
-        struct rn_err err = {0};
-        if (npy_write_matrix(px, n[k], dim, x, NULL, &err) ||
-            npy_write_labels(py, n[k], y, NULL, &err)) {
-            fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
-            exit(2);
-        }
-        free(px);
-        free(py);
-        free(x);
-        free(y);
-    }
+    e2e_write_npy_set(dir, "train", n_train, 64, 17, 0, 6, 1.0f);
+    e2e_write_npy_set(dir, "test", 500, 64, 17, 1, 6, 1.0f);
     free(dir);
 }
 

@@ -14,12 +14,12 @@
  *    keeps the text (invalid bytes as U+FFFD). The database keeps the bytes.
  */
 #include "e2e.h"
+#include "e2e_npy.h"
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "check.h"
-#include "runner/npy.h"
 #include "runner/rng.h"
 
 static const char *runner_bin, *source_dir;
@@ -27,25 +27,7 @@ static char *tmp;
 
 static void write_set(const char *dir, const char *name, size_t n, size_t dim, uint64_t seed)
 {
-    float *x = malloc(n * dim * sizeof *x);
-    uint8_t *y = malloc(n);
-    struct rng r;
-    rng_init(&r, seed, 3);
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (uint8_t)(i % 10);
-        for (size_t j = 0; j < dim; j++)
-            x[i * dim + j] = (float)rng_normal(&r) + (j == y[i] ? 2.0f : 0.0f);
-    }
-    char *px = e2e_fmt("%s/%s.npy", dir, name), *py = e2e_fmt("%s/%s_labels.npy", dir, name);
-    struct rn_err err = {0};
-    if (npy_write_matrix(px, n, dim, x, NULL, &err) || npy_write_labels(py, n, y, NULL, &err)) {
-        fprintf(stderr, "cannot write %s: %s\n", px, err.msg);
-        exit(2);
-    }
-    free(px);
-    free(py);
-    free(x);
-    free(y);
+    e2e_write_npy_set(dir, name, n, dim, seed, 3, 1, 2.0f);
 }
 
 /* YAML single-quoted form of s ('' for a quote). */
