@@ -1,15 +1,15 @@
--- results.sql: the runner's SQLite results database, schema version 2.
+-- results.sql: the runner's SQLite results database, schema version 3.
 --
 -- The runner compiles this file in and applies it with sqlite3_exec inside one
 -- transaction when it creates a new database. It is also usable directly:
 --     sqlite3 -bail results.db < schemas/results.sql
 -- A runner database is identified by PRAGMA application_id = 1381322322
--- (0x52554E52, "RUNR") and PRAGMA user_version = 2 (STORE_SCHEMA_VERSION in
+-- (0x52554E52, "RUNR") and PRAGMA user_version = 3 (STORE_SCHEMA_VERSION in
 -- include/runner/results.h; bump both together and add a migration to
 -- src/results/store.c, which upgrades older runner databases in place).
 --
 -- History: version 1 had no sweeps table and no runs.sweep_id, overrides,
--- pid or checkpoint_path columns.
+-- pid or checkpoint_path columns; version 2 had no epochs.train_seconds.
 --
 -- Times are ISO 8601 UTC text ("2024-05-01T12:00:00Z"). Accuracies are
 -- fractions in [0, 1]. Epochs are numbered from 1.
@@ -95,11 +95,13 @@ CREATE TABLE epochs (
     lr          REAL,
     seconds     REAL,                           -- training + evaluation wall time
     recorded_at TEXT NOT NULL,
+    train_seconds REAL,                         -- of `seconds`, the mini-batch loop alone
+                                                -- (added in version 3, hence last)
     PRIMARY KEY (run_id, epoch)
 );
 
 PRAGMA application_id = 1381322322;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- ---- Views ---------------------------------------------------------------
 -- Convenience views over the three tables, for hand-written queries (the

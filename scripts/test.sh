@@ -13,6 +13,12 @@
 #      flags) must fail with a LeakSanitizer report, proving leak checking
 #      is active; if LeakSanitizer does not work here (e.g. ptrace is
 #      restricted), the unit tests run under Valgrind memcheck instead.
+#   T. build/ci-tsan: ThreadSanitizer (gcc, RelWithDebInfo) on the thread
+#      pool's own tests (test_kernels pool: spinning and sleeping workers,
+#      concurrent callers) and on unit/test_mlp (threaded products and SGD
+#      steps, results equal for any thread count). Function entry/exit
+#      instrumentation is off because the ifunc resolvers of target_clones
+#      run before the TSan runtime is up; memory accesses are all checked.
 #   C. scripts/fuzz.sh: each libFuzzer target for RUNNER_FUZZ_SECONDS
 #      (default 60) seconds in build/fuzz (clang, ASan + UBSan); a crash
 #      fails the run.
@@ -21,7 +27,7 @@
 # and exits non-zero if any step failed.
 #
 # Options:
-#   --fast        skip configuration B (the sanitizer build) and C (fuzzing)
+#   --fast        skip configuration B (the sanitizer build), T and C (fuzzing)
 #   --no-fuzz     skip C (fuzzing)
 #   -R REGEX      run only the ctest tests matching REGEX (passed to ctest)
 #   -- ARG...     pass the remaining arguments to ctest as they are
@@ -214,6 +220,22 @@ else
   if [[ -f build/ci-asan/CMakeCache.txt ]]; then
     run_step "asan: leak check is active" leak_check build/ci-asan "$root/build/ci-release" || true
   fi
+fi
+
+# tsan_check DIR: build and run the thread tests under ThreadSanitizer.
+tsan_check() {
+  local dir=$1 flags="-fsanitize=thread --param=tsan-instrument-func-entry-exit=0"
+  CC=gcc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNNER_WERROR=ON \
+    "-DCMAKE_C_FLAGS=$flags" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" >/dev/null || return 1
+  cmake --build "$dir" -j"$jobs" --target test_kernels test_mlp >/dev/null || return 1
+  TSAN_OPTIONS=halt_on_error=1 "$dir/test_kernels" pool || return 1
+  TSAN_OPTIONS=halt_on_error=1 "$dir/test_mlp" || return 1
+}
+
+if ((fast)); then
+  record skipped "tsan: thread tests" "--fast"
+else
+  run_step "tsan: thread tests" tsan_check build/ci-tsan || true
 fi
 
 if ((fast || !fuzz)); then

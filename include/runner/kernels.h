@@ -16,6 +16,18 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
               const float *A, size_t lda, const float *B, size_t ldb, float beta,
               float *C, size_t ldc);
 
+/* op(B) packed once for many products with the same op(B) (the k-means
+ * centroids): kn_pack_b writes kn_packed_b_floats(K, N) floats to bp (64-byte
+ * alignment helps), and kn_sgemm_packed_b(trans_a, M, N, K, alpha, A, lda,
+ * bp, beta, C, ldc) is then bit-identical to kn_sgemm(trans_a, trans_b, M,
+ * N, K, alpha, A, lda, B, ldb, beta, C, ldc), without packing op(B) again.
+ * bp is only read, so several threads may share it. */
+size_t kn_packed_b_floats(size_t K, size_t N);
+void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, float *bp);
+void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
+                       const float *A, size_t lda, const float *bp, float beta, float *C,
+                       size_t ldc);
+
 void kn_sgemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta,
                   float *C, size_t ldc);

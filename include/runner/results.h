@@ -19,7 +19,7 @@
 
 #include "runner/err.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum run_status {
     RUN_RUNNING = 0,
@@ -40,6 +40,8 @@ struct epoch_metrics {
     double val_loss, val_acc;      /* full pass over the hold-out (if has_val) */
     double lr;
     double seconds;             /* wall time of the epoch (training + evaluation) */
+    double train_seconds;       /* of that, the mini-batch loop alone (shuffle, gather,
+                                   forward, backward, update); NaN if unknown */
 };
 
 /* Who a run is. Strings are borrowed; cJSON values are borrowed too. */

@@ -51,7 +51,7 @@ struct enc_ctx {
     float *patches;   /* (rows_max, dim) */
     float *white;     /* (rows_max, dim) */
     float *scores;    /* (ENC_BLOCK_ROWS, K) */
-    float *ct;        /* (dim, K): the centroids (or dictionary) transposed, shared */
+    float *cp;        /* C^T (dim, K) packed by kn_pack_b once per call, shared */
     float *xx;        /* (rows_max) */
     double *pool;     /* (4K) */
 };
@@ -188,11 +188,11 @@ static size_t encode_task(void *arg, size_t worker, size_t task)
     /* Block by block of rows, so that the scores stay in the core's cache
      * between the product and the encoding: S (nr, k) = X[r0:+nr] C^T. Each
      * score is one dot product over dim, computed as in one product over all
-     * rows (the K blocking of kn_sgemm does not depend on M). C^T is stored
-     * transposed (ct), so packing it for every block is a plain copy. */
+     * rows (the K blocking of kn_sgemm does not depend on M). C^T was packed
+     * once for the whole call (cp), so no block packs it again. */
     for (size_t r0 = 0; r0 < rows; r0 += ENC_BLOCK_ROWS) {
         size_t nr = rows - r0 < ENC_BLOCK_ROWS ? rows - r0 : ENC_BLOCK_ROWS;
-        kn_sgemm(false, false, nr, k, dim, 1.0f, X + r0 * dim, dim, e->ct, k, 0.0f, S, k);
+        kn_sgemm_packed_b(false, nr, k, dim, 1.0f, X + r0 * dim, dim, e->cp, 0.0f, S, k);
         encode_rows(e, i0, r0, nr, S, xx, pool);
     }
     return ni;
@@ -242,15 +242,14 @@ int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_
     e.scores = km_alloc(c, sizeof(float));
     e.xx = km_alloc(d, sizeof(float));
     e.pool = km_alloc(f, sizeof(double));
-    e.ct = km_alloc(dim * k, sizeof(float)); /* dim * k: the model's own size */
-    if (e.ct) {
+    /* About the model's own size (dim x K, K rounded up to 32). */
+    e.cp = km_alloc(kn_packed_b_floats(dim, k), sizeof(float));
+    if (e.cp) {
         const float *C = model->params.encoder == KMEANS_TRIANGLE ? model->centroids
                                                                   : model->dict;
-        for (size_t j = 0; j < k; j++)
-            for (size_t t = 0; t < dim; t++)
-                e.ct[t * k + j] = C[j * dim + t];
+        kn_pack_b(true, dim, k, C, dim, e.cp); /* op(B) = C^T, C is (k, dim) */
     }
-    if (!e.patches || !e.white || !e.scores || !e.xx || !e.pool || !e.ct)
+    if (!e.patches || !e.white || !e.scores || !e.xx || !e.pool || !e.cp)
         rc = rn_fail(err, RN_ERR_NOMEM,
                      "k-means encode: out of memory for the scratch of %zu threads", workers);
     else
@@ -261,7 +260,7 @@ int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_
     free(e.scores);
     free(e.xx);
     free(e.pool);
-    free(e.ct);
+    free(e.cp);
     if (rc != RN_OK)
         return rn_prefix(err, "k-means encode");
     return RN_OK;

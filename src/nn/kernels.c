@@ -250,6 +250,23 @@ static inline __attribute__((always_inline)) void store_tile(const float *restri
     }
 }
 
+/* The two inner loops: C[0:mc, 0:nc] (= alpha * ap^T bp + beta * C) from a
+ * packed op(A) block ap (mc x kc) and packed op(B) panels bp (kc x nc), tile
+ * by tile: each B panel stays in L1 while the A panels stream past it. */
+static inline __attribute__((always_inline)) void multiply_packed(
+    size_t mc, size_t nc, size_t kc, const float *ap, const float *bp, float alpha, float beta,
+    float *C, size_t ldc, float *restrict tile)
+{
+    for (size_t jr = 0; jr < nc; jr += KN_NR) {
+        size_t n = min_size(KN_NR, nc - jr);
+        for (size_t ir = 0; ir < mc; ir += KN_MR) {
+            size_t m = min_size(KN_MR, mc - ir);
+            micro_kernel(kc, ap + ir * kc, bp + jr * kc, tile);
+            store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
+        }
+    }
+}
+
 /* The blocked driver (see the top of the file); M, N, K >= 1, alpha != 0. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
@@ -270,18 +287,74 @@ static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t
             for (size_t ic = 0; ic < M; ic += KN_MC) {
                 size_t mc = min_size(KN_MC, M - ic);
                 pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
-                for (size_t jr = 0; jr < nc; jr += KN_NR) {
-                    size_t n = min_size(KN_NR, nc - jr);
-                    for (size_t ir = 0; ir < mc; ir += KN_MR) {
-                        size_t m = min_size(KN_MR, mc - ir);
-                        micro_kernel(kc, ap + ir * kc, bp + jr * kc, tile);
-                        store_tile(tile, alpha, beta_k, C + (ic + ir) * ldc + jc + jr, ldc,
-                                   m, n);
-                    }
-                }
+                multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, C + ic * ldc + jc, ldc, tile);
             }
         }
     }
+}
+
+/* ---- op(B) packed once, for many products --------------------------------
+ *
+ * kn_pack_b packs all of op(B) (K x N) the way sgemm_blocked packs one block:
+ * for every K block (pc = 0, KC, ...), ceil(N / NR) panels of kc x NR, the
+ * K blocks one after another (panel (pc, q) at pc * Np + q * kc, Np = N
+ * rounded up to NR). sgemm_packed_b then runs the loops of sgemm_blocked
+ * with NC = N: for every K block and every MC rows, op(A) is packed once and
+ * every B panel of the block is multiplied with it. The micro-kernel sees the
+ * same panels with the same kc and the tiles start at the same rows and
+ * columns, so every element is summed in the same order as by kn_sgemm and
+ * the result is bit-identical (unit/test_kernels checks it); only the
+ * packing of op(B) for every product and every NC columns is saved, and
+ * op(A) is packed once per MC rows instead of once per NC columns. */
+
+size_t kn_packed_b_floats(size_t K, size_t N)
+{
+    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
+    return K * np;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, float *bp)
+{
+    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
+    for (size_t pc = 0; pc < K; pc += KN_KC) {
+        size_t kc = min_size(KN_KC, K - pc);
+        pack_b(trans_b, B, ldb, pc, 0, kc, N, bp + pc * np);
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
+                           const float *A, size_t lda, const float *bp, float beta, float *C,
+                           size_t ldc)
+{
+    _Alignas(64) float ap[KN_MC * KN_KC];
+    _Alignas(64) float tile[KN_MR * KN_NR];
+    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
+
+    for (size_t pc = 0; pc < K; pc += KN_KC) {
+        size_t kc = min_size(KN_KC, K - pc);
+        float beta_k = pc == 0 ? beta : 1.0f;
+        const float *bk = bp + pc * np;
+        for (size_t ic = 0; ic < M; ic += KN_MC) {
+            size_t mc = min_size(KN_MC, M - ic);
+            pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
+            multiply_packed(mc, N, kc, ap, bk, alpha, beta_k, C + ic * ldc, ldc, tile);
+        }
+    }
+}
+
+void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
+                       const float *A, size_t lda, const float *bp, float beta, float *C,
+                       size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    sgemm_packed_b(trans_a, M, N, K, alpha, A, lda, bp, beta, C, ldc);
 }
 
 void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
@@ -502,18 +575,43 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
 
 /* ---- thread pool ---------------------------------------------------------
  *
- * Workers sleep on `wake` until `seq` changes. A job is one kn_pool_for call
- * (kn_sgemm_pool is one too): workers 0..active-1 take part, take tasks from
- * the job's counter like the caller, and count `pending` down; the caller
- * waits on `done` for 0 before it returns (the job lives on its stack). A
- * worker that is not taking part never reads *job. All fields below `mu` are
- * guarded by it. */
+ * A job is one kn_pool_for call (kn_sgemm_pool is one too). The caller posts
+ * it to the workers that take part through each one's own mailbox (`job`,
+ * then the generation counter `go`), runs tasks itself, and waits until the
+ * job's `pending` count of workers reaches 0; the job lives on the caller's
+ * stack, and a worker does not touch it after its decrement. Workers that do
+ * not take part are never told about the job.
+ *
+ * Waiting spins first, then sleeps. A training step is a chain of small
+ * products (tens of microseconds each at batch 64) with a little serial work
+ * between them; waking a thread from a condition variable costs about as much
+ * as one such product, so a worker that has just finished polls its mailbox
+ * for about KN_POOL_SPIN pause instructions before it sleeps on its
+ * condition variable, and the caller polls `pending` the same way before it
+ * sleeps on `done`. Spinning is bounded, so an idle pool costs no CPU.
+ *
+ * No lost wake-ups: a sleeper sets `sleeping` and re-checks its condition
+ * under `mu`, and whoever changes that condition does so before taking `mu`
+ * to signal, so either the sleeper sees the change or it is already waiting
+ * when the signal comes. */
+
+/* Pause instructions a waiting thread spins for before it sleeps: about
+ * 50-150 us on current x86-64 CPUs (a PAUSE is 10-140 cycles). */
+#define KN_POOL_SPIN 4096
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 struct pool_job {
     void (*fn)(void *ctx, size_t task);
     void *ctx;
     size_t n_tasks;
-    atomic_size_t next; /* the next task to take */
+    atomic_size_t next;    /* the next task to take */
+    atomic_size_t pending; /* workers taking part that have not finished */
 };
 
 /* Takes and runs tasks until none is left. */
@@ -526,7 +624,10 @@ static void run_tasks(struct pool_job *job)
 
 struct kn_pool_worker {
     struct kn_pool *pool;
-    size_t index;
+    struct pool_job *job;    /* the posted job, valid once `go` changes */
+    atomic_ullong go;        /* incremented for every job posted to this worker */
+    pthread_cond_t wake;     /* signalled when `go` changes or the pool stops */
+    bool sleeping;           /* waiting on `wake` (guarded by pool->mu) */
 };
 
 struct kn_pool {
@@ -534,56 +635,85 @@ struct kn_pool {
     pthread_t tids[KN_MT_MAX_THREADS - 1];
     struct kn_pool_worker w[KN_MT_MAX_THREADS - 1];
     pthread_mutex_t call;          /* held for a whole job: one job at a time */
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    unsigned long long seq;        /* incremented for every job */
-    size_t active;                 /* workers taking part in the current job */
-    size_t pending;                /* of those, not finished yet */
-    bool stop;
-    struct pool_job *job;          /* the current job */
+    pthread_mutex_t mu;            /* guards the sleeping flags and the waits */
+    pthread_cond_t done;           /* signalled when a job's pending reaches 0 */
+    bool caller_sleeping;          /* the caller waits on `done` (guarded by mu) */
+    atomic_bool stop;
 };
+
+/* Waits until w->go differs from seen or the pool stops; returns w->go. */
+static unsigned long long worker_wait(struct kn_pool_worker *w, unsigned long long seen)
+{
+    struct kn_pool *pool = w->pool;
+    unsigned long long g;
+    for (int spin = 0; spin < KN_POOL_SPIN; spin++) {
+        g = atomic_load_explicit(&w->go, memory_order_acquire);
+        if (g != seen || atomic_load_explicit(&pool->stop, memory_order_relaxed))
+            return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&pool->mu);
+    w->sleeping = true;
+    while ((g = atomic_load_explicit(&w->go, memory_order_acquire)) == seen &&
+           !atomic_load_explicit(&pool->stop, memory_order_relaxed))
+        pthread_cond_wait(&w->wake, &pool->mu);
+    w->sleeping = false;
+    pthread_mutex_unlock(&pool->mu);
+    return g;
+}
 
 static void *pool_main(void *arg)
 {
-    const struct kn_pool_worker *w = arg;
+    struct kn_pool_worker *w = arg;
     struct kn_pool *pool = w->pool;
     unsigned long long seen = 0;
-    pthread_mutex_lock(&pool->mu);
     for (;;) {
-        while (pool->seq == seen && !pool->stop)
-            pthread_cond_wait(&pool->wake, &pool->mu);
-        if (pool->stop)
+        seen = worker_wait(w, seen);
+        if (atomic_load_explicit(&pool->stop, memory_order_relaxed))
             break;
-        seen = pool->seq;
-        if (w->index >= pool->active)
-            continue;
-        struct pool_job *job = pool->job;
-        pthread_mutex_unlock(&pool->mu);
+        struct pool_job *job = w->job;
         run_tasks(job);
-        pthread_mutex_lock(&pool->mu);
-        if (--pool->pending == 0)
-            pthread_cond_signal(&pool->done);
+        /* The last one out wakes the caller if it sleeps; job is not
+         * touched after the decrement (it may be gone). */
+        if (atomic_fetch_sub_explicit(&job->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool->mu);
+            if (pool->caller_sleeping)
+                pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->mu);
+        }
     }
-    pthread_mutex_unlock(&pool->mu);
     return NULL;
 }
 
-/* Runs job on the caller's thread and `helpers` workers of the pool. */
+/* Runs job on the caller's thread and the first `helpers` workers. */
 static void pool_run(struct kn_pool *pool, struct pool_job *job, size_t helpers)
 {
     pthread_mutex_lock(&pool->call);
+    atomic_init(&job->pending, helpers);
+    for (size_t i = 0; i < helpers; i++) {
+        pool->w[i].job = job;
+        atomic_fetch_add_explicit(&pool->w[i].go, 1, memory_order_release);
+    }
     pthread_mutex_lock(&pool->mu);
-    pool->job = job;
-    pool->active = helpers;
-    pool->pending = helpers;
-    pool->seq++;
-    pthread_cond_broadcast(&pool->wake);
+    for (size_t i = 0; i < helpers; i++)
+        if (pool->w[i].sleeping)
+            pthread_cond_signal(&pool->w[i].wake);
     pthread_mutex_unlock(&pool->mu);
     run_tasks(job);
-    pthread_mutex_lock(&pool->mu);
-    while (pool->pending > 0)
-        pthread_cond_wait(&pool->done, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    bool finished = false;
+    for (int spin = 0; spin < KN_POOL_SPIN && !finished; spin++) {
+        finished = atomic_load_explicit(&job->pending, memory_order_acquire) == 0;
+        if (!finished)
+            cpu_relax();
+    }
+    if (!finished) {
+        pthread_mutex_lock(&pool->mu);
+        pool->caller_sleeping = true;
+        while (atomic_load_explicit(&job->pending, memory_order_acquire) > 0)
+            pthread_cond_wait(&pool->done, &pool->mu);
+        pool->caller_sleeping = false;
+        pthread_mutex_unlock(&pool->mu);
+    }
     pthread_mutex_unlock(&pool->call);
 }
 
@@ -596,10 +726,9 @@ struct kn_pool *kn_pool_create(size_t threads)
         goto fail_call;
     if (pthread_mutex_init(&pool->mu, NULL) != 0)
         goto fail_mu;
-    if (pthread_cond_init(&pool->wake, NULL) != 0)
-        goto fail_wake;
     if (pthread_cond_init(&pool->done, NULL) != 0)
         goto fail_done;
+    atomic_init(&pool->stop, false);
     size_t want = threads < KN_MT_MAX_THREADS ? threads : KN_MT_MAX_THREADS;
     want = want > 0 ? want - 1 : 0;
     pthread_attr_t attr;
@@ -608,10 +737,14 @@ struct kn_pool *kn_pool_create(size_t threads)
     while (pool->workers < want) {
         struct kn_pool_worker *w = &pool->w[pool->workers];
         w->pool = pool;
-        w->index = pool->workers;
-        if (pthread_create(&pool->tids[pool->workers], have_attr ? &attr : NULL, pool_main,
-                           w) != 0)
+        atomic_init(&w->go, 0);
+        if (pthread_cond_init(&w->wake, NULL) != 0)
             break;
+        if (pthread_create(&pool->tids[pool->workers], have_attr ? &attr : NULL, pool_main,
+                           w) != 0) {
+            pthread_cond_destroy(&w->wake);
+            break;
+        }
         pool->workers++;
     }
     if (have_attr)
@@ -619,8 +752,6 @@ struct kn_pool *kn_pool_create(size_t threads)
     return pool;
 
 fail_done:
-    pthread_cond_destroy(&pool->wake);
-fail_wake:
     pthread_mutex_destroy(&pool->mu);
 fail_mu:
     pthread_mutex_destroy(&pool->call);
@@ -633,14 +764,16 @@ void kn_pool_destroy(struct kn_pool *pool)
 {
     if (!pool)
         return;
+    atomic_store(&pool->stop, true);
     pthread_mutex_lock(&pool->mu);
-    pool->stop = true;
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mu);
     for (size_t i = 0; i < pool->workers; i++)
+        pthread_cond_signal(&pool->w[i].wake);
+    pthread_mutex_unlock(&pool->mu);
+    for (size_t i = 0; i < pool->workers; i++) {
         pthread_join(pool->tids[i], NULL);
+        pthread_cond_destroy(&pool->w[i].wake);
+    }
     pthread_cond_destroy(&pool->done);
-    pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->mu);
     pthread_mutex_destroy(&pool->call);
     free(pool);
@@ -671,6 +804,7 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
         return;
     struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
     atomic_init(&job.next, 0);
+    atomic_init(&job.pending, 0);
     pool_run(pool, &job, p.threads - 1);
 }
 
@@ -687,5 +821,6 @@ void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, siz
     }
     struct pool_job job = {.fn = fn, .ctx = ctx, .n_tasks = n_tasks};
     atomic_init(&job.next, 0);
+    atomic_init(&job.pending, 0);
     pool_run(pool, &job, threads - 1);
 }

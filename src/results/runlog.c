@@ -288,6 +288,7 @@ int runlog_add_epoch(struct runlog *log, const struct epoch_metrics *m, struct r
     }
     ok = ok && add(e, "lr", num_or_null(m->lr));
     ok = ok && add(e, "seconds", num_or_null(m->seconds));
+    ok = ok && add(e, "train_seconds", num_or_null(m->train_seconds));
     if (!ok || !cJSON_AddItemToArray(epochs, e)) {
         cJSON_Delete(e);
         return rn_fail(err, RN_ERR_NOMEM, "%s: out of memory", log->path);

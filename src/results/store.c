@@ -208,6 +208,9 @@ static const char *const migrations[] = {
     "ALTER TABLE runs ADD COLUMN checkpoint_path TEXT;"
     "CREATE INDEX runs_sweep ON runs (sweep_id);"
     "PRAGMA user_version = 2;",
+    /* 2 -> 3: the mini-batch loop's share of an epoch's wall time. */
+    "ALTER TABLE epochs ADD COLUMN train_seconds REAL;"
+    "PRAGMA user_version = 3;",
 };
 
 static int migrate(struct store *s, int64_t from, struct rn_err *err)
@@ -589,8 +592,8 @@ int store_run_begin(struct store *s, const struct run_identity *id, const char *
 
 static const char SQL_INSERT_EPOCH[] =
     "INSERT INTO epochs (run_id, epoch, train_loss, train_acc, test_loss, test_acc,"
-    " val_loss, val_acc, lr, seconds, recorded_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " STORE_NOW ")";
+    " val_loss, val_acc, lr, seconds, train_seconds, recorded_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " STORE_NOW ")";
 
 /* SET expressions all see the row as it was before the update, so both CASEs
  * test the old best: the first epoch reaching the maximum keeps it. */
@@ -640,6 +643,8 @@ int store_run_epoch(struct store *s, int64_t run_id, const struct epoch_metrics 
             rc = bind_real(ins, 9, m->lr);
         if (rc == SQLITE_OK)
             rc = bind_real(ins, 10, m->seconds);
+        if (rc == SQLITE_OK)
+            rc = bind_real(ins, 11, m->train_seconds);
         if (rc != SQLITE_OK)
             code = db_fail(s, err, "cannot bind epoch");
     }

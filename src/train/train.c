@@ -135,6 +135,8 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             }
         }
 
+        /* The mini-batch loop alone; the evaluation below is in em.seconds. */
+        const double train_seconds = clock_seconds() - t0;
         struct epoch_metrics em = {0};
         if (!diverged) {
             em.epoch = epoch;
@@ -156,6 +158,7 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             break;
         }
         em.seconds = clock_seconds() - t0;
+        em.train_seconds = train_seconds;
         st->epoch = epoch;
         rc = hooks->on_epoch(hooks->ctx, &em, err);
         if (rc != RN_OK)

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "runner/results.h"
 #include "runner/rng.h"
 
 static const char *runner_bin, *src_dir;
@@ -179,7 +180,7 @@ int main(void)
     CHECK(q_long(out, "SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM epochs"
                       " WHERE run_id = r.id) = 2") == 3);
     CHECK(q_long(out, "SELECT count(DISTINCT run_id) FROM params") == 3);
-    CHECK(q_long(out, "PRAGMA user_version") == 2);
+    CHECK(q_long(out, "PRAGMA user_version") == STORE_SCHEMA_VERSION);
     check_integrity(out);
     char *d1 = digest(out);
 

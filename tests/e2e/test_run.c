@@ -107,6 +107,9 @@ static void test_original_run(void)
     CHECK(query_double(db, "SELECT value FROM params WHERE key='training.epochs'") == 3);
     CHECK(query_double(db, "SELECT test_loss FROM epochs WHERE epoch=3") <
           query_double(db, "SELECT test_loss FROM epochs WHERE epoch=1") + 1e-9);
+    /* Every epoch has its mini-batch loop time, a part of its whole time. */
+    CHECK(query_double(db, "SELECT count(*) FROM epochs WHERE train_seconds > 0 "
+                           "AND train_seconds <= seconds") == 3);
 
     /* The JSON record mirrors the database. */
     char *jpath = query_text(db, "SELECT json_path FROM runs WHERE name='orig'");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "runner/kernels.h"
@@ -525,8 +526,127 @@ static void test_pool_for(void)
     kn_pool_destroy(pools[2]);
 }
 
-int main(void)
+/* Many jobs in a row on pools of 2-4 threads, alternating bursts of
+ * back-to-back jobs (the workers are still spinning when the next one comes)
+ * with pauses longer than the spin (they have gone to sleep on their
+ * condition variables), with 1 task (caller alone) up to more tasks than
+ * threads: every task of every job runs exactly once, and no job returns
+ * before its last task has finished. Run under ThreadSanitizer by
+ * scripts/test.sh. */
+struct stress_ctx {
+    atomic_int *hits;
+    atomic_int running; /* tasks started and not yet finished */
+};
+
+static void stress_task(void *ctx, size_t t)
 {
+    struct stress_ctx *c = ctx;
+    atomic_fetch_add(&c->running, 1);
+    atomic_fetch_add(&c->hits[t], 1);
+    volatile double acc = 0.0;
+    for (int i = 0; i < 200 * (int)(t % 5); i++)
+        acc += (double)i * 1e-9;
+    atomic_fetch_sub(&c->running, 1);
+}
+
+static void test_pool_stress(void)
+{
+    enum { MAX_TASKS = 9, JOBS = 3000 };
+    atomic_int hits[MAX_TASKS];
+    for (size_t threads = 2; threads <= 4; threads++) {
+        struct kn_pool *pool = kn_pool_create(threads);
+        CHECK(pool != NULL);
+        if (!pool)
+            return;
+        int bad = 0;
+        for (int j = 0; j < JOBS && !bad; j++) {
+            size_t n = 1 + (size_t)j % MAX_TASKS;
+            struct stress_ctx c = {.hits = hits};
+            atomic_init(&c.running, 0);
+            for (size_t i = 0; i < MAX_TASKS; i++)
+                atomic_init(&hits[i], 0);
+            kn_pool_for(pool, n, stress_task, &c);
+            bad |= atomic_load(&c.running) != 0;
+            for (size_t i = 0; i < MAX_TASKS; i++)
+                bad |= atomic_load(&hits[i]) != (i < n ? 1 : 0);
+            if (j % 500 == 499) {
+                struct timespec pause = {0, 3000000}; /* 3 ms: workers sleep */
+                nanosleep(&pause, NULL);
+            }
+        }
+        CHECK_MSG(!bad, "pool of %zu threads: a task ran twice, not at all, or late", threads);
+        kn_pool_destroy(pool);
+    }
+    /* A pool destroyed while its workers spin, and one right after creation. */
+    struct kn_pool *p = kn_pool_create(3);
+    struct stress_ctx c = {.hits = hits};
+    atomic_init(&c.running, 0);
+    kn_pool_for(p, 3, stress_task, &c);
+    kn_pool_destroy(p);
+    kn_pool_destroy(kn_pool_create(4));
+}
+
+/* kn_sgemm_packed_b on a once-packed op(B) is bitwise kn_sgemm, for every
+ * transpose pair, awkward shapes (K across the KC = 256 block edge), padded
+ * leading dimensions (padding of C untouched), alpha and beta variants, and
+ * the same packed op(B) reused for several A. */
+static void test_packed_b(void)
+{
+    struct rng r;
+    rng_init(&r, 8, 100);
+    const size_t dims[] = {1, 7, 63, 65, 300};
+    const size_t ks[] = {1, 7, 108, 256, 257, 600};
+    const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.25f}};
+    int bad = 0;
+    for (unsigned t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        for (size_t mi = 0; mi < 5; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 6; ki++) {
+                    size_t M = dims[mi], N = dims[ni], K = ks[ki], pad = (mi + ki) % 3;
+                    size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+                    float *B = make_matrix(&r, tb ? N : K, tb ? K : N, ldb);
+                    float *bp = malloc(kn_packed_b_floats(K, N) * sizeof(float));
+                    kn_pack_b(tb, K, N, B, ldb, bp);
+                    for (size_t v = 0; v < 3; v++) {
+                        float alpha = ab[v][0], beta = ab[v][1];
+                        float *A = make_matrix(&r, ta ? K : M, ta ? M : K, lda);
+                        float *C0 = make_matrix(&r, M, N, ldc);
+                        float *want = malloc(M * ldc * sizeof(float));
+                        float *got = malloc(M * ldc * sizeof(float));
+                        memcpy(want, C0, M * ldc * sizeof(float));
+                        memcpy(got, C0, M * ldc * sizeof(float));
+                        kn_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, want, ldc);
+                        kn_sgemm_packed_b(ta, M, N, K, alpha, A, lda, bp, beta, got, ldc);
+                        if (memcmp(want, got, M * ldc * sizeof(float)) != 0) {
+                            if (!bad)
+                                fprintf(stderr, "packed B differs: ta=%d tb=%d M=%zu N=%zu "
+                                                "K=%zu alpha=%g beta=%g\n",
+                                        ta, tb, M, N, K, alpha, beta);
+                            bad = 1;
+                        }
+                        free(A);
+                        free(C0);
+                        free(want);
+                        free(got);
+                    }
+                    free(B);
+                    free(bp);
+                }
+    }
+    CHECK_MSG(!bad, "kn_sgemm_packed_b is bitwise kn_sgemm");
+}
+
+/* `test_kernels pool` runs only the thread-pool tests (scripts/test.sh runs
+ * them under ThreadSanitizer, where the product tests would take minutes). */
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "pool") == 0) {
+        test_pool_shared();
+        test_pool_for();
+        test_pool_stress();
+        return check_exit("test_kernels pool");
+    }
     test_shapes();
     test_alpha_beta_ld();
     test_beta_zero_nan();
@@ -536,5 +656,7 @@ int main(void)
     test_mt_degenerate();
     test_pool_shared();
     test_pool_for();
+    test_pool_stress();
+    test_packed_b();
     return check_exit("test_kernels");
 }

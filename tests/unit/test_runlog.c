@@ -162,7 +162,8 @@ static void test_lifecycle(void)
     cJSON_Delete(files);
 
     struct epoch_metrics e1 = {.epoch = 1, .train_loss = 2.25, .train_acc = 0.125,
-                               .test_loss = 2.0, .test_acc = 0.3, .lr = 0.01, .seconds = 1.5};
+                               .test_loss = 2.0, .test_acc = 0.3, .lr = 0.01, .seconds = 1.5,
+                               .train_seconds = 1.25};
     CHECK_MSG(runlog_add_epoch(&log, &e1, &err) == RN_OK, "%s", err.msg);
     struct epoch_metrics e2 = {.epoch = 2, .train_loss = NAN, .train_acc = 0.1,
                                .test_loss = INFINITY, .test_acc = -INFINITY, .has_val = true,
@@ -182,6 +183,7 @@ static void test_lifecycle(void)
         CHECK(num_is(a, "test_acc", 0.3)); /* round-trips exactly */
         CHECK(num_is(a, "lr", 0.01));
         CHECK(num_is(a, "seconds", 1.5));
+        CHECK(num_is(a, "train_seconds", 1.25));
         CHECK(get(a, "val_loss") == NULL && get(a, "val_acc") == NULL);
         CHECK(num_is(b, "epoch", 2));
         CHECK(is_null(b, "train_loss"));

@@ -220,6 +220,7 @@ static struct epoch_metrics metrics(size_t epoch, double test_acc)
         .has_val = false,
         .lr = 0.01,
         .seconds = 1.5,
+        .train_seconds = 1.25,
     };
     return m;
 }
@@ -374,6 +375,9 @@ static void test_run_lifecycle(void)
     CHECK_NEAR(q_dbl(db, "SELECT seconds FROM epochs WHERE run_id = ?1 AND epoch = 3", run,
                      NULL),
                1.5, 0);
+    CHECK_NEAR(q_dbl(db, "SELECT train_seconds FROM epochs WHERE run_id = ?1 AND epoch = 3",
+                     run, NULL),
+               1.25, 0);
     CHECK(q_type(db, "SELECT val_loss FROM epochs WHERE run_id = ?1 AND epoch = 1", run,
                  NULL) == SQLITE_NULL);
     CHECK(q_type(db, "SELECT recorded_at FROM epochs WHERE run_id = ?1 AND epoch = 1", run,
@@ -559,15 +563,15 @@ static void test_refuse(void)
     CHECK(store_open(p, &s, &err) == RN_OK);
     store_close(s);
     sqlite3 *db = raw_open(p);
-    raw_exec(db, "PRAGMA user_version = 3");
+    raw_exec(db, "PRAGMA user_version = 4");
     raw_close(db);
-    check_refused(p, "database schema version 3 is newer than this runner supports (2)");
+    check_refused(p, "database schema version 4 is newer than this runner supports (3)");
     /* ... also when only the version says so. */
     path_in(p, sizeof p, "newer2.db");
     db = raw_open(p);
     raw_exec(db, "PRAGMA user_version = 7");
     raw_close(db);
-    check_refused(p, "database schema version 7 is newer than this runner supports (2)");
+    check_refused(p, "database schema version 7 is newer than this runner supports (3)");
 
     /* Someone else's SQLite database. */
     path_in(p, sizeof p, "foreign.db");
@@ -698,8 +702,19 @@ static void test_flatten(void)
     cJSON_Delete(o);
 }
 
+/* Every table's columns (name and declared type, in order) and every index
+ * and view name, as one text, to compare an upgraded database with a fresh one. */
+static const char SQL_SHAPE[] =
+    "SELECT group_concat(x, ' ') FROM ("
+    " SELECT m.type || ':' || m.name || '(' ||"
+    "  coalesce((SELECT group_concat(c.name || ' ' || c.type, ',') FROM"
+    "   (SELECT name, type FROM pragma_table_info(m.name) ORDER BY name) AS c), '') || ')' AS x"
+    " FROM sqlite_master AS m WHERE m.name NOT LIKE 'sqlite_%' ORDER BY m.type, m.name)";
+
 /* A version-1 database (made with the frozen v1 schema) is upgraded in
- * place on open: its rows are kept and the version-2 objects appear. */
+ * place on open, through every later version: its rows are kept, the new
+ * columns are NULL in them, and the result has the shape of a fresh database
+ * (the same tables, columns, indexes and views). */
 static void test_upgrade_v1(void)
 {
     const char *src = getenv("RUNNER_SOURCE_DIR");
@@ -720,6 +735,8 @@ static void test_upgrade_v1(void)
     CHECK(raw_exec(db, "INSERT INTO runs (uid, name, status, started_at, epochs_done) "
                        "VALUES ('old-1', 'kept', 'completed', '2026-01-01T00:00:00Z', 3)") ==
           SQLITE_OK);
+    CHECK(raw_exec(db, "INSERT INTO epochs (run_id, epoch, test_acc, seconds, recorded_at) "
+                       "SELECT id, 1, 0.5, 2.0, '2026-01-01T00:00:00Z' FROM runs") == SQLITE_OK);
     CHECK(q_int(db, "PRAGMA user_version", 0, NULL) == 1);
     raw_close(db);
     free(v1);
@@ -737,7 +754,23 @@ static void test_upgrade_v1(void)
                     "('sweep_id', 'overrides', 'pid', 'checkpoint_path')", 0, NULL) == 4);
     CHECK(q_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", 0, NULL) == 4);
     CHECK(q_int(db, "SELECT count(*) FROM run_summary WHERE name = 'kept'", 0, NULL) == 1);
+    CHECK_NEAR(q_dbl(db, "SELECT seconds FROM epochs WHERE epoch = 1", 0, NULL), 2.0, 0);
+    CHECK(q_type(db, "SELECT train_seconds FROM epochs WHERE epoch = 1", 0, NULL) ==
+          SQLITE_NULL);
     CHECK(strcmp(q_text(db, "PRAGMA integrity_check", 0, NULL), "ok") == 0);
+    char *upgraded = strdup(q_text(db, SQL_SHAPE, 0, NULL));
+    raw_close(db);
+
+    char fresh_path[256];
+    path_in(fresh_path, sizeof fresh_path, "fresh_shape.db");
+    s = NULL;
+    CHECK_MSG(store_open(fresh_path, &s, &err) == RN_OK, "%s", err.msg);
+    store_close(s);
+    db = raw_open(fresh_path);
+    const char *fresh = q_text(db, SQL_SHAPE, 0, NULL);
+    CHECK_MSG(upgraded && strcmp(upgraded, fresh) == 0, "upgraded:\n%s\nfresh:\n%s",
+              upgraded ? upgraded : "(null)", fresh);
+    free(upgraded);
     raw_close(db);
     /* Opening again is a no-op. */
     s = NULL;
