@@ -25,8 +25,10 @@
 #       bench/kmeans_numpy.py, per image
 #   (e) peak RSS of an augmented report-style run vs the bytes of the float
 #       feature matrices plus the uint8 images it holds
-# Epoch times are the runner's own per-epoch `seconds` from its SQLite database
-# (data loading excluded) and the peer's train_s (its mini-batch loop).
+# Epoch times are the runner's own per-epoch `train_seconds` from its SQLite
+# database (its mini-batch loop: shuffle, batch gather, forward, backward,
+# update; no data loading, no test pass) and the peer's train_s (its
+# mini-batch loop).
 #
 # numpy and torch use the system's libblas.so.3. When that is not OpenBLAS (a
 # Debian machine with only the reference BLAS) and we are root, the script
@@ -187,13 +189,13 @@ run_runner() {
     "$runner" run "$work/$1.yaml" --force --threads "$threads" >"$work/$1.out" 2>"$work/$1.log" ||
         { tail -n 5 "$work/$1.log" >&2; die "runner failed on $work/$1.yaml (log: $work/$1.log; --keep keeps it)"; }
 }
-# db_seconds NAME: the per-epoch seconds recorded in $work/NAME.db, one a line.
+# db_seconds NAME: the per-epoch train_seconds recorded in $work/NAME.db, one a line.
 db_seconds() {
     "$PY" - "$work/$1.db" <<'PYEOF'
 import sqlite3, sys
-rows = [r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT seconds FROM epochs ORDER BY epoch")]
-if not rows:
-    sys.exit("bench: no epochs recorded in " + sys.argv[1])
+rows = [r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT train_seconds FROM epochs ORDER BY epoch")]
+if not rows or None in rows:
+    sys.exit("bench: no epochs (or epochs without train_seconds) recorded in " + sys.argv[1])
 print("\n".join(repr(r) for r in rows))
 PYEOF
 }
@@ -509,7 +511,7 @@ echo "    numpy (bench/kmeans_numpy.py) $(fmt "$(calc "${N[d]} * $k_n / 1000")" 
 echo "    numpy / runner per image = $(fmt "$(calc "${N[d]} / ${R[d]}")" 2)x (target >= 4x)"
 echo "(e) held: uint8 images $e_rows x 3072 = $(fmt "$(mib "$e_img_bytes")" 1) MiB + float features $e_rows x 512 x 4 = $(fmt "$(mib "$e_feat_bytes")" 1) MiB = $(fmt "$e_held_mib" 1) MiB;"
 echo "    peak RSS $(fmt "${R[e]}" 1) MiB = $(fmt "$e_ratio" 2)x (target <= 1.3x)"
-echo "notes: runner s/epoch = its recorded per-epoch seconds (shuffle, batches, a 100-row test pass);"
+echo "notes: runner s/epoch = its recorded per-epoch train_seconds (shuffle, batch gather, forward, backward, update);"
 echo "       peers' = train_s of mlp_peer.py (the mini-batch loop). Per round: (a),(b) 3 epochs, (c) 1 epoch per engine."
 echo "spread of the timed values (s/epoch for (a)-(c), ms/image for (d)):"
 sed 's/^/    /' "$work/spread"

@@ -412,7 +412,9 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
 
 /* Minimum work per thread (2 M N K / threads); below it fewer threads are
  * used, down to the caller's alone. */
+#ifndef KN_POOL_MIN_FLOPS_PER_THREAD
 #define KN_POOL_MIN_FLOPS_PER_THREAD 6.0e6
+#endif
 #define KN_MT_MIN_FLOPS_PER_THREAD 32.0e6
 /* No more threads than this, the caller's included. */
 #define KN_MT_MAX_THREADS 64

@@ -281,8 +281,9 @@ static bool experiment_exists(const char *file)
 }
 
 /* An original/augmented pair: named after their files, augmentation off and
- * on, and nothing else differs (equal resolved configs once name and
- * augmentation.enabled match). The experiments are loaded into o and a. */
+ * on, and nothing outside the augmentation section differs (equal resolved
+ * configs once name and augmentation match). The experiments are loaded
+ * into o and a. */
 static bool check_pair(const char *orig, const char *aug, struct experiment *o,
                        struct experiment *a)
 {
@@ -305,10 +306,10 @@ static bool check_pair(const char *orig, const char *aug, struct experiment *o,
     if (jo && ja) {
         cJSON_ReplaceItemInObject(jo, "name", cJSON_CreateString("x"));
         cJSON_ReplaceItemInObject(ja, "name", cJSON_CreateString("x"));
-        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(jo, "augmentation"), "enabled",
-                                  cJSON_CreateTrue());
+        cJSON_ReplaceItemInObject(jo, "augmentation", cJSON_CreateNull());
+        cJSON_ReplaceItemInObject(ja, "augmentation", cJSON_CreateNull());
         CHECK_MSG(cJSON_Compare(jo, ja, 1), "%s and %s differ in more than name and "
-                  "augmentation.enabled", orig, aug);
+                  "augmentation", orig, aug);
     }
     cJSON_Delete(jo);
     cJSON_Delete(ja);
@@ -380,9 +381,23 @@ static void test_experiments(void)
         CHECK(c->training.lr_schedule == CFG_LR_CONSTANT && c->training.momentum == 0);
         CHECK(c->training.weight_decay == 0 && c->training.dropout_input == 0 &&
               c->training.dropout_hidden == 0);
-        CHECK(c->augment.copies == 1 && c->augment.rotation && c->augment.cutout &&
-              c->augment.crop && c->augment.contrast);
+        CHECK(c->augment.copies == 1);
     }
+    /* report-augmented: each image's mirror image (contrast factor 1, always
+     * flipped, no other transform). */
+    CHECK(!a.augment.rotation && !a.augment.cutout && !a.augment.crop && a.augment.contrast &&
+          a.augment.contrast_min == 1.0 && a.augment.contrast_max == 1.0 &&
+          a.augment.flip_prob == 1.0);
+    cfg_free(&o);
+    cfg_free(&a);
+    /* report-transforms: the same run with the report's four transforms and
+     * parameters. */
+    if (!check_pair("report-original.yaml", "report-transforms.yaml", &o, &a))
+        return;
+    CHECK(a.augment.copies == 1 && a.augment.rotation && a.augment.max_degrees == 180 &&
+          a.augment.cutout && a.augment.cutout_max == 16 && a.augment.crop &&
+          a.augment.crop_padding == 2 && a.augment.contrast && a.augment.contrast_min == 0.5 &&
+          a.augment.contrast_max == 2.0 && a.augment.flip_prob == 0.5);
     cfg_free(&o);
     cfg_free(&a);
 }
