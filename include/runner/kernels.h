@@ -65,7 +65,7 @@ void kn_pool_destroy(struct kn_pool *pool);
 size_t kn_pool_threads(const struct kn_pool *pool);
 
 /* kn_sgemm on the pool's threads, bit-identical to kn_sgemm; products under
- * about 6 MFLOP per thread use fewer threads; pool NULL is kn_sgemm. Calls on
+ * about 1 MFLOP per thread use fewer threads; pool NULL is kn_sgemm. Calls on
  * one pool from several threads at once are safe but run one after another.
  * kn_sgemm_pool_threads: the number of threads it uses for an M x N x K
  * product with alpha != 0. */

@@ -405,16 +405,18 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
  * the OS), so the ~400 KiB of packing buffers of sgemm_blocked cost about 100
  * page faults, about 200-250 us on this VM. A pool worker keeps its stack.
  * Hence two work thresholds, set from measurements on this 2-vCPU machine,
- * idle (2 threads vs 1, median): the pool breaks even at about 10 MFLOP
- * (8.4 MFLOP 0.84-1.14x, 12.6 MFLOP 1.07-1.12x, 16.8 MFLOP 1.2-1.7x),
- * threads per call at about 50 MFLOP (50 MFLOP 0.97-1.01x, 67 MFLOP
- * 1.04-1.38x, 100 MFLOP 1.23-1.33x; the pool 1.5-1.85x on these). */
+ * idle: threads per call break even at about 50 MFLOP (2 threads vs 1,
+ * median: 50 MFLOP 0.97-1.01x, 67 MFLOP 1.04-1.38x, 100 MFLOP 1.23-1.33x).
+ * The pool, when its workers slept on a condition variable between jobs,
+ * broke even at about 10 MFLOP; now that they spin briefly first (see the
+ * pool below), 1 MFLOP per thread pays: the report's 512-64-10 at batch 64
+ * (4.2 MFLOP products) trains in 0.099 s per epoch (median of 20, 0.091
+ * best) against 0.124 s at 6 MFLOP and 0.131 s with the sleeping pool, in
+ * one session on this machine. */
 
 /* Minimum work per thread (2 M N K / threads); below it fewer threads are
  * used, down to the caller's alone. */
-#ifndef KN_POOL_MIN_FLOPS_PER_THREAD
-#define KN_POOL_MIN_FLOPS_PER_THREAD 6.0e6
-#endif
+#define KN_POOL_MIN_FLOPS_PER_THREAD 1.0e6
 #define KN_MT_MIN_FLOPS_PER_THREAD 32.0e6
 /* No more threads than this, the caller's included. */
 #define KN_MT_MAX_THREADS 64

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner/rng.h"
 #include "runner/clock.h"
+#include "runner/kernels.h"
+#include "runner/rng.h"
 
 static int params_finite(const struct mlp *m)
 {
@@ -64,6 +65,36 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
     return rc;
 }
 
+/* The batch gather: rows idx[0..B) of the training set into one contiguous
+ * block. The rows are scattered over the whole set, so the copy waits on
+ * memory more than it computes; the model's pool threads each copy their own
+ * rows (GATHER_ROWS per task; small batches are copied by the caller). A plain copy,
+ * so who copies what changes nothing in the result. */
+#define GATHER_ROWS 16
+/* Batches of fewer floats are gathered by the caller alone. */
+#define GATHER_MIN_FLOATS 16384
+
+struct gather {
+    const struct train_split *set;
+    const size_t *idx;
+    size_t B;
+    size_t rows; /* per task */
+    float *xb;
+    uint8_t *yb;
+};
+
+static void gather_task(void *ctx, size_t t)
+{
+    const struct gather *g = ctx;
+    const size_t dim = g->set->dim;
+    const size_t end = (t + 1) * g->rows < g->B ? (t + 1) * g->rows : g->B;
+    for (size_t r = t * g->rows; r < end; r++) {
+        size_t src = g->idx[r];
+        memcpy(g->xb + r * dim, g->set->x + src * dim, dim * sizeof(float));
+        g->yb[r] = g->set->y[src];
+    }
+}
+
 int train_run_state(const struct cfg_training *cfg, struct mlp *m,
                     const struct train_split *train, const struct train_split *val,
                     const struct train_split *test, struct train_state *st,
@@ -111,11 +142,11 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
         for (size_t start = 0; start < n; start += bs) {
             size_t B = n - start < bs ? n - start : bs;
             /* Gather the batch rows into one contiguous block. */
-            for (size_t r = 0; r < B; r++) {
-                size_t src = idx[start + r];
-                memcpy(xb + r * dim, train->x + src * dim, dim * sizeof(float));
-                yb[r] = train->y[src];
-            }
+            struct gather g = {train, idx + start, B, GATHER_ROWS, xb, yb};
+            size_t tasks = B * dim < GATHER_MIN_FLOATS ? 1 : (B + GATHER_ROWS - 1) / GATHER_ROWS;
+            if (tasks == 1)
+                g.rows = B;
+            kn_pool_for(m->pool, tasks, gather_task, &g);
             size_t batch_correct = 0;
             /* Forward, backward and the SGD update (fused for plain SGD). */
             double loss = mlp_train_step(m, xb, yb, B, &batch_correct, p_in, p_hid, &st->dropout,

@@ -348,7 +348,8 @@ static void test_mt_identical(void)
     size_t used_row[2] = {0, 0}, used_col[2] = {0, 0};
     CHECK(mt_case(&r, pools, 0x1, 1, 2560, 2560, 1.0f, 0.0f, 0, used_row));
     CHECK(mt_case(&r, pools, 0x8, 2560, 1, 2560, 1.0f, 0.0f, 0, used_col));
-    CHECK(used_row[1] == 2 && used_col[1] == 2);
+    /* 13 MFLOP: at 1 MFLOP per thread, all 4 threads of the largest pool. */
+    CHECK(used_row[1] == 4 && used_col[1] == 4);
     /* Large shapes: the MLP's and feature extraction's, and their mirrors
      * (split by rows); the largest only with op(A) or op(B) transposed.
      * 64 x 3072 x 64 (25 MFLOP) is too small for kn_sgemm_mt's threads. */
@@ -476,7 +477,9 @@ static void test_mt_degenerate(void)
     CHECK(kn_sgemm_pool_threads(p64, 128, 1024, 3072) == 32); /* one per 32 columns */
     CHECK(kn_sgemm_pool_threads(p2, 64, 64, 64) == 1);
     CHECK(kn_sgemm_pool_threads(p64, 64, 64, 3072) == 2);     /* two 32-column ranges */
-    CHECK(kn_sgemm_pool_threads(p64, 3072, 64, 64) == 4);     /* rows, 25 MFLOP / 6 */
+    CHECK(kn_sgemm_pool_threads(p64, 3072, 64, 64) == 24);    /* 24 chunks of 128 rows */
+    CHECK(kn_sgemm_pool_threads(p2, 64, 64, 512) == 2);       /* 4.2 MFLOP, report layer */
+    CHECK(kn_sgemm_pool_threads(p2, 64, 10, 64) == 1);        /* 82 kFLOP */
     kn_pool_destroy(p2);
     kn_pool_destroy(p64);
 }
