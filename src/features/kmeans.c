@@ -14,6 +14,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KM_HAVE_AVX512_SQRT 1
+#endif
 
 void kmeans_params_default(struct kmeans_params *p)
 {
@@ -153,12 +157,40 @@ float km_sqrt_sum(float *z, size_t n)
     return sum;
 }
 
+#if defined(KM_HAVE_AVX512_SQRT)
+/* The first n - n % 16 elements of km_sqrt_sum4 with 16-wide square roots
+ * (correctly rounded like the 4-wide ones), added to acc[r] four at a time in
+ * the same order as the 4-wide loop: elements i..i+3, then i+4..i+7, ... So
+ * the sums are bit for bit those of the 4-wide loop; on this machine the
+ * 4-wide square roots were about 10% of a K = 1600 extraction. Returns the
+ * number of elements done. */
+__attribute__((target("avx512f"))) static size_t sqrt_sum4_avx512(float *const z[4], size_t n,
+                                                                  __m128 acc[4])
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (size_t r = 0; r < 4; r++) {
+            __m512 v = _mm512_sqrt_ps(_mm512_loadu_ps(z[r] + i));
+            _mm512_storeu_ps(z[r] + i, v);
+            acc[r] = _mm_add_ps(acc[r], _mm512_castps512_ps128(v));
+            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 1));
+            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 2));
+            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 3));
+        }
+    return i;
+}
+#endif
+
 void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
 {
     size_t i = 0;
     float lane[4][4];
 #if defined(__SSE2__)
     __m128 acc[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+#if defined(KM_HAVE_AVX512_SQRT)
+    if (__builtin_cpu_supports("avx512f"))
+        i = sqrt_sum4_avx512(z, n, acc);
+#endif
     for (; i + 4 <= n; i += 4)
         for (size_t r = 0; r < 4; r++) {
             __m128 v = _mm_sqrt_ps(_mm_loadu_ps(z[r] + i));

@@ -617,11 +617,28 @@ static void test_fit_encode(void)
     free(imgs);
 }
 
-/* km_sqrt_sum4 gives, row by row, exactly km_sqrt_sum's roots and sums
- * (lengths with and without a tail). */
+/* The order both sums are defined by (kmeans_internal.h): four lanes, lane l
+ * summing elements l, l+4, l+8, ... of the first n - n % 4, then
+ * (lane0 + lane1) + (lane2 + lane3), then the tail in order. */
+static float sqrt_sum_ref(const float *z, size_t n)
+{
+    float lane[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (size_t l = 0; l < 4; l++)
+            lane[l] += sqrtf(z[i + l]);
+    float sum = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    for (; i < n; i++)
+        sum += sqrtf(z[i]);
+    return sum;
+}
+
+/* km_sqrt_sum4 gives, row by row, exactly km_sqrt_sum's roots and sums, and
+ * both the sums of the reference order above (lengths with and without a
+ * tail, and across the 16-wide blocks of the AVX-512 path). */
 static void test_sqrt_sum4(void)
 {
-    static const size_t lens[] = {0, 3, 4, 17, 1600, 1603};
+    static const size_t lens[] = {0, 3, 4, 15, 16, 17, 20, 31, 33, 128, 1600, 1603, 1612};
     struct rng r;
     rng_init(&r, 11, 1);
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
@@ -633,12 +650,17 @@ static void test_sqrt_sum4(void)
             for (size_t j = 0; j < n; j++)
                 a[q][j] = b[q][j] = (float)rng_range(&r, 0.0, 1000.0);
         }
+        float ref[4];
+        for (size_t q = 0; q < 4; q++)
+            ref[q] = sqrt_sum_ref(a[q], n);
         float sum4[4], sum1[4];
         km_sqrt_sum4(a, n, sum4);
         for (size_t q = 0; q < 4; q++) {
             sum1[q] = km_sqrt_sum(b[q], n);
             CHECK_MSG(memcmp(&sum1[q], &sum4[q], sizeof(float)) == 0, "n %zu row %zu: %.9g vs %.9g",
                       n, q, sum1[q], sum4[q]);
+            CHECK_MSG(memcmp(&ref[q], &sum4[q], sizeof(float)) == 0,
+                      "n %zu row %zu: reference order %.9g vs %.9g", n, q, ref[q], sum4[q]);
             CHECK(n == 0 || memcmp(a[q], b[q], n * sizeof(float)) == 0);
             free(a[q]);
             free(b[q]);
