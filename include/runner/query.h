@@ -100,8 +100,9 @@ void query_runs_free(struct query_run *runs, size_t n);
 int query_default_pair(struct query_db *q, int64_t ids[2], struct rn_err *err);
 
 /* Keys that name or place a run without changing its result: name,
- * output.*, features.cache, features.cache_dir (also left out of the config
- * hash). compare does not show them as differences. */
+ * output.*, features.cache, features.cache_dir, threads (also left out of the
+ * config hash and of the views' "same config"). compare does not show them
+ * as differences. */
 bool query_param_is_incidental(const char *key);
 
 /* The value as text: integers in decimal, reals in the shortest form that

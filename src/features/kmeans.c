@@ -158,6 +158,16 @@ float km_sqrt_sum(float *z, size_t n)
 }
 
 #if defined(KM_HAVE_AVX512_SQRT)
+/* acc + v[0:4] + v[4:8] + v[8:12] + v[12:16], added in that order: the
+ * order in which the 4-wide loop adds these 16 elements to its lanes. */
+__attribute__((target("avx512f"))) static inline __m128 add_quarters(__m128 acc, __m512 v)
+{
+    acc = _mm_add_ps(acc, _mm512_castps512_ps128(v));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 1));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 2));
+    return _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 3));
+}
+
 /* The first n - n % 16 elements of km_sqrt_sum4 with 16-wide square roots
  * (correctly rounded like the 4-wide ones), added to acc[r] four at a time in
  * the same order as the 4-wide loop: elements i..i+3, then i+4..i+7, ... So
@@ -165,32 +175,101 @@ float km_sqrt_sum(float *z, size_t n)
  * 4-wide square roots were about 10% of a K = 1600 extraction. Returns the
  * number of elements done. */
 __attribute__((target("avx512f"))) static size_t sqrt_sum4_avx512(float *const z[4], size_t n,
-                                                                  __m128 acc[4])
+                                                                  float lane[4][4])
 {
     size_t i = 0;
+    __m128 acc[4];
+    for (size_t r = 0; r < 4; r++)
+        acc[r] = _mm_loadu_ps(lane[r]);
     for (; i + 16 <= n; i += 16)
         for (size_t r = 0; r < 4; r++) {
             __m512 v = _mm512_sqrt_ps(_mm512_loadu_ps(z[r] + i));
             _mm512_storeu_ps(z[r] + i, v);
-            acc[r] = _mm_add_ps(acc[r], _mm512_castps512_ps128(v));
-            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 1));
-            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 2));
-            acc[r] = _mm_add_ps(acc[r], _mm512_extractf32x4_ps(v, 3));
+            acc[r] = add_quarters(acc[r], v);
         }
+    for (size_t r = 0; r < 4; r++)
+        _mm_storeu_ps(lane[r], acc[r]);
     return i;
 }
 #endif
 
-void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
+/* The distance pass of the triangle encoding on z[from..n) of four rows. */
+static void tri_dist_rows(float *const z[4], const float xx[4], const float *cc, size_t from,
+                          size_t n)
 {
-    size_t i = 0;
-    float lane[4][4];
-#if defined(__SSE2__)
-    __m128 acc[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+    for (size_t r = 0; r < 4; r++)
+        for (size_t j = from; j < n; j++) {
+            float v = xx[r] + cc[j] - 2.0f * z[r][j];
+            z[r][j] = v > 0.0f ? v : 0.0f;
+        }
+}
+
 #if defined(KM_HAVE_AVX512_SQRT)
-    if (__builtin_cpu_supports("avx512f"))
-        i = sqrt_sum4_avx512(z, n, acc);
+/* km_tri_dist_sqrt_sum4 on the first n - n % 16 elements: (xx + cc) - (z + z)
+ * rounds exactly as xx + cc - 2 z (doubling is exact), max(d, 0) picks 0 for
+ * d <= 0 and NaN as the select does, and the roots are added to acc four at
+ * a time in the order of the 4-wide loop. Returns the elements done. */
+__attribute__((target("avx512f"))) static size_t
+tri_dist_sqrt_sum4_avx512(float *const z[4], const float xx[4], const float *cc, size_t n,
+                          float lane[4][4])
+{
+    const __m512 zero = _mm512_setzero_ps();
+    size_t i = 0;
+    __m128 acc[4];
+    for (size_t r = 0; r < 4; r++)
+        acc[r] = _mm_loadu_ps(lane[r]);
+    for (; i + 16 <= n; i += 16) {
+        __m512 c = _mm512_loadu_ps(cc + i);
+        for (size_t r = 0; r < 4; r++) {
+            __m512 s = _mm512_loadu_ps(z[r] + i);
+            __m512 d = _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(xx[r]), c), _mm512_add_ps(s, s));
+            __m512 v = _mm512_sqrt_ps(_mm512_max_ps(d, zero));
+            _mm512_storeu_ps(z[r] + i, v);
+            acc[r] = add_quarters(acc[r], v);
+        }
+    }
+    for (size_t r = 0; r < 4; r++)
+        _mm_storeu_ps(lane[r], acc[r]);
+    return i;
+}
+
+/* km_tri_pool on the first n - n % 16 elements; returns the elements done. */
+__attribute__((target("avx512f"))) static size_t tri_pool_avx512(const float *z, float mu,
+                                                                 size_t n, double *pool)
+{
+    const __m512 zero = _mm512_setzero_ps(), m = _mm512_set1_ps(mu);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 f = _mm512_max_ps(_mm512_sub_ps(m, _mm512_loadu_ps(z + i)), zero);
+        __m256 lo = _mm512_castps512_ps256(f);
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
+        _mm512_storeu_pd(pool + i, _mm512_add_pd(_mm512_loadu_pd(pool + i), _mm512_cvtps_pd(lo)));
+        _mm512_storeu_pd(pool + i + 8,
+                         _mm512_add_pd(_mm512_loadu_pd(pool + i + 8), _mm512_cvtps_pd(hi)));
+    }
+    return i;
+}
 #endif
+
+bool km_tri_fused(void)
+{
+#if defined(KM_HAVE_AVX512_SQRT)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+/* The 4-wide root-and-sum loop of four rows from element i on (lane[r]
+ * holds row r's four lane sums so far), then each row's lanes combined as
+ * (l0 + l1) + (l2 + l3) and its tail added. */
+static void sqrt_sum4_from(float *const z[4], size_t i, size_t n, float lane[4][4],
+                           float sum[4])
+{
+#if defined(__SSE2__)
+    __m128 acc[4];
+    for (size_t r = 0; r < 4; r++)
+        acc[r] = _mm_loadu_ps(lane[r]);
     for (; i + 4 <= n; i += 4)
         for (size_t r = 0; r < 4; r++) {
             __m128 v = _mm_sqrt_ps(_mm_loadu_ps(z[r] + i));
@@ -200,7 +279,6 @@ void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
     for (size_t r = 0; r < 4; r++)
         _mm_storeu_ps(lane[r], acc[r]);
 #else
-    memset(lane, 0, sizeof lane);
     for (; i + 4 <= n; i += 4)
         for (size_t r = 0; r < 4; r++)
             for (size_t l = 0; l < 4; l++) {
@@ -215,6 +293,43 @@ void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
             sum[r] += z[r][j];
         }
     }
+}
+
+void km_tri_dist_sqrt_sum4(float *const z[4], const float xx[4], const float *cc, size_t n,
+                           float sum[4])
+{
+    float lane[4][4] = {{0.0f}};
+    size_t i = 0;
+#if defined(KM_HAVE_AVX512_SQRT)
+    if (__builtin_cpu_supports("avx512f"))
+        i = tri_dist_sqrt_sum4_avx512(z, xx, cc, n, lane);
+#endif
+    tri_dist_rows(z, xx, cc, i, n);
+    sqrt_sum4_from(z, i, n, lane, sum);
+}
+
+void km_tri_pool(const float *z, float mu, size_t n, double *pool)
+{
+    size_t i = 0;
+#if defined(KM_HAVE_AVX512_SQRT)
+    if (__builtin_cpu_supports("avx512f"))
+        i = tri_pool_avx512(z, mu, n, pool);
+#endif
+    for (; i < n; i++) {
+        float f = mu - z[i];
+        pool[i] += (double)(f > 0.0f ? f : 0.0f);
+    }
+}
+
+void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
+{
+    float lane[4][4] = {{0.0f}};
+    size_t i = 0;
+#if defined(KM_HAVE_AVX512_SQRT)
+    if (__builtin_cpu_supports("avx512f"))
+        i = sqrt_sum4_avx512(z, n, lane);
+#endif
+    sqrt_sum4_from(z, i, n, lane, sum);
 }
 
 float km_sum_sq(const float *x, size_t n)

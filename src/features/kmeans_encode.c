@@ -52,6 +52,7 @@ struct enc_ctx {
     float *white;     /* (rows_max, dim) */
     float *scores;    /* (ENC_BLOCK_ROWS, K) */
     float *cp;        /* C^T (dim, K) packed by kn_pack_b once per call, shared */
+    bool fused;       /* km_tri_fused(): the CPU has the fused triangle passes */
     float *xx;        /* (rows_max) */
     double *pool;     /* (4K) */
 };
@@ -119,7 +120,14 @@ static void encode_rows(const struct enc_ctx *e, size_t i0, size_t row0, size_t 
     for (size_t t = 0; t < nr; t += 4) {
         size_t g = nr - t < 4 ? nr - t : 4;
         float mu[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (triangle) {
+        /* With AVX-512, full groups take the fused passes (same results). */
+        bool fused = triangle && g == 4 && e->fused;
+        if (fused) {
+            float *rows[4] = {S + t * k, S + (t + 1) * k, S + (t + 2) * k, S + (t + 3) * k};
+            km_tri_dist_sqrt_sum4(rows, xx + row0 + t, m->centroid_sq, k, mu);
+            for (size_t u = 0; u < g; u++)
+                mu[u] /= (float)k;
+        } else if (triangle) {
             float *rows[4];
             for (size_t u = 0; u < g; u++) {
                 rows[u] = S + (t + u) * k;
@@ -140,7 +148,9 @@ static void encode_rows(const struct enc_ctx *e, size_t i0, size_t row0, size_t 
             if (pos == 0)
                 memset(pool, 0, 4 * k * sizeof *pool);
             size_t q = 2 * (r >= e->half) + (c >= e->half);
-            if (triangle)
+            if (fused)
+                km_tri_pool(S + (t + u) * k, mu[u], k, pool + q * k);
+            else if (triangle)
                 tri_code(S + (t + u) * k, mu[u], k, pool + q * k);
             else
                 soft_row(S + (t + u) * k, alpha, k, pool + q * k);
@@ -221,6 +231,7 @@ int kmeans_encode(const struct kmeans_model *model, const uint8_t *images, size_
     e.images = images;
     e.n = n;
     e.out = out;
+    e.fused = km_tri_fused();
     e.grid = kmeans_grid(&model->params);
     e.half = (e.grid + 1) / 2;
     e.npos = e.grid * e.grid;

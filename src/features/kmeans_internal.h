@@ -8,6 +8,7 @@
 #ifndef RUNNER_KMEANS_INTERNAL_H
 #define RUNNER_KMEANS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "runner/err.h"
@@ -36,6 +37,19 @@ float km_sqrt_sum(float *z, size_t n);
 /* km_sqrt_sum of four rows at once: z[r] and sum[r] exactly as
  * sum[r] = km_sqrt_sum(z[r], n) (the four sums run side by side). */
 void km_sqrt_sum4(float *const z[4], size_t n, float sum[4]);
+
+/* The triangle encoding of four score rows in two passes instead of four, on
+ * CPUs with AVX-512F (km_tri_fused() says whether this one has it; callers
+ * use the plain passes otherwise):
+ *   km_tri_dist_sqrt_sum4: z[r][j] = sqrt(max(0, xx[r] + cc[j] - 2 z[r][j]))
+ *     and sum[r] = their sum, every value and sum bit for bit what the
+ *     distance pass followed by km_sqrt_sum4 gives;
+ *   km_tri_pool: pool[j] += (double)max(0, mu - z[j]), as the code pass
+ *     followed by the pooling pass gives (z is not modified). */
+bool km_tri_fused(void);
+void km_tri_dist_sqrt_sum4(float *const z[4], const float xx[4], const float *cc, size_t n,
+                           float sum[4]);
+void km_tri_pool(const float *z, float mu, size_t n, double *pool);
 
 /* Sum of squares of x[0..n), in 8 float lanes, combined in double. */
 float km_sum_sq(const float *x, size_t n);

@@ -192,7 +192,8 @@ bool query_value_equal(const struct query_value *a, const struct query_value *b)
 bool query_param_is_incidental(const char *key)
 {
     return strcmp(key, "name") == 0 || strncmp(key, "output.", 7) == 0 ||
-           strcmp(key, "features.cache") == 0 || strcmp(key, "features.cache_dir") == 0;
+           strcmp(key, "features.cache") == 0 || strcmp(key, "features.cache_dir") == 0 ||
+           strcmp(key, "threads") == 0;
 }
 
 /* Column i of the current row as a value; text is copied. Returns false on

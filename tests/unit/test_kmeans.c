@@ -668,6 +668,63 @@ static void test_sqrt_sum4(void)
     }
 }
 
+/* The fused triangle passes give bit for bit the plain ones: distances
+ * (some negative, clamped to 0), roots, their sums, and the pooled codes,
+ * for lengths around the 16-wide blocks; on a CPU without AVX-512 both are
+ * the plain passes. */
+static void test_tri_fused(void)
+{
+    static const size_t lens[] = {1, 15, 16, 17, 33, 128, 1600, 1603};
+    struct rng r;
+    rng_init(&r, 12, 1);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        float *cc = malloc(n * sizeof(float));
+        float *a[4], *b[4], xx[4];
+        double *pa = calloc(n, sizeof(double)), *pb = calloc(n, sizeof(double));
+        for (size_t j = 0; j < n; j++)
+            cc[j] = (float)rng_range(&r, 0.0, 50.0);
+        for (size_t q = 0; q < 4; q++) {
+            xx[q] = (float)rng_range(&r, 0.0, 50.0);
+            a[q] = malloc(n * sizeof(float));
+            b[q] = malloc(n * sizeof(float));
+            for (size_t j = 0; j < n; j++) /* dot products; large ones give d < 0 */
+                a[q][j] = b[q][j] = (float)rng_range(&r, -10.0, 60.0);
+        }
+        float sa[4], sb[4];
+        km_tri_dist_sqrt_sum4(a, xx, cc, n, sa);
+        for (size_t q = 0; q < 4; q++) {
+            for (size_t j = 0; j < n; j++) {
+                float v = xx[q] + cc[j] - 2.0f * b[q][j];
+                b[q][j] = v > 0.0f ? v : 0.0f;
+            }
+            sb[q] = km_sqrt_sum(b[q], n);
+        }
+        int same = memcmp(sa, sb, sizeof sa) == 0;
+        for (size_t q = 0; q < 4; q++)
+            same &= memcmp(a[q], b[q], n * sizeof(float)) == 0;
+        CHECK_MSG(same, "n %zu: fused distance + root + sum differ from the plain passes", n);
+        for (size_t q = 0; q < 4; q++) {
+            float mu = sa[q] / (float)n;
+            km_tri_pool(a[q], mu, n, pa);
+            for (size_t j = 0; j < n; j++) {
+                float f = mu - b[q][j];
+                b[q][j] = f > 0.0f ? f : 0.0f;
+            }
+            for (size_t j = 0; j < n; j++)
+                pb[j] += b[q][j];
+        }
+        CHECK_MSG(memcmp(pa, pb, n * sizeof(double)) == 0, "n %zu: fused pooling differs", n);
+        for (size_t q = 0; q < 4; q++) {
+            free(a[q]);
+            free(b[q]);
+        }
+        free(cc);
+        free(pa);
+        free(pb);
+    }
+}
+
 int main(void)
 {
     test_params();
@@ -677,5 +734,6 @@ int main(void)
     test_cluster();
     test_fit_encode();
     test_sqrt_sum4();
+    test_tri_fused();
     return check_exit("test_kmeans");
 }

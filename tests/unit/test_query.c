@@ -353,6 +353,7 @@ static void test_values(void)
     CHECK(query_param_is_incidental("name") && query_param_is_incidental("output.dir"));
     CHECK(query_param_is_incidental("features.cache_dir"));
     CHECK(query_param_is_incidental("features.cache"));
+    CHECK(query_param_is_incidental("threads") && !query_param_is_incidental("threadsx"));
     CHECK(!query_param_is_incidental("features.kind") && !query_param_is_incidental("seed"));
     CHECK(!query_param_is_incidental("outputs") && !query_param_is_incidental("names"));
 }
