@@ -4,17 +4,20 @@
  * patch rows (one image at stride 1: 729 rows). For the task's R rows:
  *   P (R, dim)  patches, normalised, minus the ZCA mean
  *   X (R, dim)  = P W                      one kn_sgemm (whitening)
- *   S (R, K)    = X C^T  (triangle)        one kn_sgemm (the dominant cost)
+ *   S (R, K)    = X C^T  (triangle)        kn_sgemm_packed_b, C^T packed once
  *              or X D^T  (soft threshold, D the unit-length centroids)
+ *                                          per call (the dominant cost)
  * (S one block of ENC_BLOCK_ROWS rows at a time), then per row the encoding,
  * summed into the row's quadrant in double, and each image's 4K sums written
  * to its output row as float (encode_rows, compiled per instruction set like
- * kn_sgemm). The scratch of every worker
- * is allocated once per call.
+ * kn_sgemm; on AVX-512 CPUs the triangle code of four rows takes two fused
+ * passes, km_tri_dist_sqrt_sum4 and km_tri_pool, with the same results). The
+ * scratch of every worker is allocated once per call.
  *
- * Measured (K = 1600, stride 1, one core): about 80% of the time is in the
- * distance kn_sgemm, 15% in the encoding and pooling, the rest in patch
- * extraction, normalisation and whitening. */
+ * Measured (K = 1600, stride 1, perf record on this 2-core AVX-512 machine):
+ * about 70% of the time is in the distance product's micro-kernel, about 10%
+ * in the encoding and pooling, the rest in packing, patch extraction,
+ * normalisation and whitening. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -30,11 +33,11 @@
 /* Patch rows whose scores are computed and encoded at a time: with K = 1600
  * the block's scores take 800 KiB, which stays in a core's L2 cache between
  * the product that writes them and the encoding that reads them (one image's
- * 729 x 1600 scores at once, 4.7 MB, did not). Together with the transposed
- * centroids (a copy, not a transpose, when kn_sgemm packs them per block)
- * this cut the user CPU time of a whole K = 1600 run on 4000 images (fit,
- * extraction, one short epoch) by about
- * 17% (21.7 s -> 18.0 s, two runs each, same features bit for bit). */
+ * 729 x 1600 scores at once, 4.7 MB, did not). Together with centroids
+ * that were not repacked from scratch for every block, this cut the user CPU
+ * time of a whole K = 1600 run on 4000 images (fit, extraction, one short
+ * epoch) by about 17% (21.7 s -> 18.0 s, two runs each, same features bit
+ * for bit); packing them once per call took a little more off. */
 #define ENC_BLOCK_ROWS 128
 
 struct enc_ctx {
