@@ -37,4 +37,12 @@ double rng_normal(struct rng *r);
 /* Fisher-Yates shuffle of idx[0..n). */
 void rng_shuffle(struct rng *r, size_t *idx, size_t n);
 
+/* The validation hold-out (data.validation), one rule for every feature
+ * source: v of the indices 0..n-1 (v <= n), the first v of a shuffle of
+ * 0..n-1 by the (seed, RNG_STREAM_SPLIT) stream. held[0..v) gets them and
+ * kept[0..n-v) the others, both in increasing order (callers allocate
+ * both; either may be NULL if its count is 0). Returns 0, or -1 if out of
+ * memory for its scratch (held and kept are then undefined). */
+int rng_holdout(uint64_t seed, size_t n, size_t v, size_t *held, size_t *kept);
+
 #endif

@@ -146,33 +146,12 @@ static int split_validation(const struct experiment *cfg, struct cifar_set *trai
     size_t v = cfg->data.validation, n = train->n;
     if (v == 0)
         return RN_OK;
-    size_t *idx = malloc(n * sizeof *idx);
-    unsigned char *held = calloc(n, 1);
-    if (!idx || !held) {
-        free(idx);
-        free(held);
+    size_t *val_idx = malloc(v * sizeof *val_idx);
+    size_t *train_idx = malloc((n - v ? n - v : 1) * sizeof *train_idx);
+    if (!val_idx || !train_idx || rng_holdout(cfg->seed, n, v, val_idx, train_idx) != 0) {
+        free(val_idx);
+        free(train_idx);
         return rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
-    }
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    struct rng r;
-    rng_init(&r, cfg->seed, RNG_STREAM_SPLIT);
-    rng_shuffle(&r, idx, n);
-    for (size_t i = 0; i < v; i++)
-        held[idx[i]] = 1;
-    /* Rebuild both index lists in the original order. */
-    size_t *val_idx = idx, *train_idx = malloc((n - v) * sizeof *train_idx);
-    if (!train_idx) {
-        free(idx);
-        free(held);
-        return rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
-    }
-    size_t a = 0, b = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (held[i])
-            val_idx[a++] = i;
-        else
-            train_idx[b++] = i;
     }
     struct cifar_set t = {0};
     int rc = select_images(train, val_idx, v, val, err);
@@ -185,8 +164,7 @@ static int split_validation(const struct experiment *cfg, struct cifar_set *trai
         cifar_free(val);
     }
     free(train_idx);
-    free(idx);
-    free(held);
+    free(val_idx);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include "runner/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -82,4 +83,34 @@ void rng_shuffle(struct rng *r, size_t *idx, size_t n)
         idx[i - 1] = idx[j];
         idx[j] = t;
     }
+}
+
+int rng_holdout(uint64_t seed, size_t n, size_t v, size_t *held, size_t *kept)
+{
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    unsigned char *is_held = calloc(n ? n : 1, 1);
+    if (!idx || !is_held) {
+        free(idx);
+        free(is_held);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    if (v) {
+        struct rng r;
+        rng_init(&r, seed, RNG_STREAM_SPLIT);
+        rng_shuffle(&r, idx, n);
+        for (size_t i = 0; i < v; i++)
+            is_held[idx[i]] = 1;
+    }
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_held[i])
+            held[a++] = i;
+        else
+            kept[b++] = i;
+    }
+    free(idx);
+    free(is_held);
+    return 0;
 }

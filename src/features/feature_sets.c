@@ -451,38 +451,17 @@ int fset_from_npy(const struct experiment *cfg, struct fset *out, struct rn_err 
                          np->train);
         goto done;
     }
-    /* Hold-out: v original rows chosen by the split stream; the rest keep
-     * their order and the augmented rows follow them. */
-    idx = malloc((n ? n : 1) * sizeof *idx);
-    unsigned char *held = calloc(n ? n : 1, 1);
-    if (!idx || !held) {
-        free(held);
+    /* Hold-out: v original rows chosen by the split stream (rng_holdout,
+     * as for images); the rest keep their order and the augmented rows
+     * follow them. */
+    idx = malloc((v ? v : 1) * sizeof *idx);
+    size_t *keep = malloc((n - v ? n - v : 1) * sizeof *keep);
+    if (!idx || !keep || rng_holdout(cfg->seed, n, v, idx, keep) != 0) {
+        free(keep);
         rc = rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
-    if (v) {
-        struct rng r;
-        rng_init(&r, cfg->seed, RNG_STREAM_SPLIT);
-        rng_shuffle(&r, idx, n);
-        for (size_t i = 0; i < v; i++)
-            held[idx[i]] = 1;
-    }
-    size_t a = 0, b = 0;
-    size_t *keep = malloc((n ? n : 1) * sizeof *keep);
-    if (!keep) {
-        free(held);
-        rc = rn_fail(err, RN_ERR_NOMEM, "out of memory for the validation split");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (held[i])
-            idx[a++] = i;
-        else
-            keep[b++] = i;
-    }
-    free(held);
+    size_t b = n - v;
     if (v)
         rc = take_rows(&train, train_y, idx, v, &out->val, &out->val_y, err);
     if (rc == RN_OK) {
