@@ -16,7 +16,7 @@
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define KM_HAVE_AVX512_SQRT 1
+#define KM_HAVE_AVX512 1
 #endif
 
 void kmeans_params_default(struct kmeans_params *p)
@@ -157,7 +157,7 @@ float km_sqrt_sum(float *z, size_t n)
     return sum;
 }
 
-#if defined(KM_HAVE_AVX512_SQRT)
+#if defined(KM_HAVE_AVX512)
 /* acc + v[0:4] + v[4:8] + v[8:12] + v[12:16], added in that order: the
  * order in which the 4-wide loop adds these 16 elements to its lanes. */
 __attribute__((target("avx512f"))) static inline __m128 add_quarters(__m128 acc, __m512 v)
@@ -166,30 +166,6 @@ __attribute__((target("avx512f"))) static inline __m128 add_quarters(__m128 acc,
     acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 1));
     acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 2));
     return _mm_add_ps(acc, _mm512_extractf32x4_ps(v, 3));
-}
-
-/* The first n - n % 16 elements of km_sqrt_sum4 with 16-wide square roots
- * (correctly rounded like the 4-wide ones), added to acc[r] four at a time in
- * the same order as the 4-wide loop: elements i..i+3, then i+4..i+7, ... So
- * the sums are bit for bit those of the 4-wide loop; on this machine the
- * 4-wide square roots were about 10% of a K = 1600 extraction. Returns the
- * number of elements done. */
-__attribute__((target("avx512f"))) static size_t sqrt_sum4_avx512(float *const z[4], size_t n,
-                                                                  float lane[4][4])
-{
-    size_t i = 0;
-    __m128 acc[4];
-    for (size_t r = 0; r < 4; r++)
-        acc[r] = _mm_loadu_ps(lane[r]);
-    for (; i + 16 <= n; i += 16)
-        for (size_t r = 0; r < 4; r++) {
-            __m512 v = _mm512_sqrt_ps(_mm512_loadu_ps(z[r] + i));
-            _mm512_storeu_ps(z[r] + i, v);
-            acc[r] = add_quarters(acc[r], v);
-        }
-    for (size_t r = 0; r < 4; r++)
-        _mm_storeu_ps(lane[r], acc[r]);
-    return i;
 }
 #endif
 
@@ -204,7 +180,7 @@ static void tri_dist_rows(float *const z[4], const float xx[4], const float *cc,
         }
 }
 
-#if defined(KM_HAVE_AVX512_SQRT)
+#if defined(KM_HAVE_AVX512)
 /* km_tri_dist_sqrt_sum4 on the first n - n % 16 elements: (xx + cc) - (z + z)
  * rounds exactly as xx + cc - 2 z (doubling is exact), max(d, 0) picks 0 for
  * d <= 0 and NaN as the select does, and the roots are added to acc four at
@@ -253,7 +229,7 @@ __attribute__((target("avx512f"))) static size_t tri_pool_avx512(const float *z,
 
 bool km_tri_fused(void)
 {
-#if defined(KM_HAVE_AVX512_SQRT)
+#if defined(KM_HAVE_AVX512)
     return __builtin_cpu_supports("avx512f");
 #else
     return false;
@@ -300,7 +276,7 @@ void km_tri_dist_sqrt_sum4(float *const z[4], const float xx[4], const float *cc
 {
     float lane[4][4] = {{0.0f}};
     size_t i = 0;
-#if defined(KM_HAVE_AVX512_SQRT)
+#if defined(KM_HAVE_AVX512)
     if (__builtin_cpu_supports("avx512f"))
         i = tri_dist_sqrt_sum4_avx512(z, xx, cc, n, lane);
 #endif
@@ -311,7 +287,7 @@ void km_tri_dist_sqrt_sum4(float *const z[4], const float xx[4], const float *cc
 void km_tri_pool(const float *z, float mu, size_t n, double *pool)
 {
     size_t i = 0;
-#if defined(KM_HAVE_AVX512_SQRT)
+#if defined(KM_HAVE_AVX512)
     if (__builtin_cpu_supports("avx512f"))
         i = tri_pool_avx512(z, mu, n, pool);
 #endif
@@ -324,12 +300,7 @@ void km_tri_pool(const float *z, float mu, size_t n, double *pool)
 void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
 {
     float lane[4][4] = {{0.0f}};
-    size_t i = 0;
-#if defined(KM_HAVE_AVX512_SQRT)
-    if (__builtin_cpu_supports("avx512f"))
-        i = sqrt_sum4_avx512(z, n, lane);
-#endif
-    sqrt_sum4_from(z, i, n, lane, sum);
+    sqrt_sum4_from(z, 0, n, lane, sum);
 }
 
 float km_sum_sq(const float *x, size_t n)

@@ -109,7 +109,8 @@ static inline void soft_row(float *s, float alpha, size_t k, double *pool)
  * order, so every sum is accumulated in the same order however the rows are
  * cut into blocks. The square-root sums of the triangle encoding are a chain
  * of dependent additions per row; four rows at a time run four chains side by
- * side (km_sqrt_sum4), each summed exactly as km_sqrt_sum sums one row.
+ * side (km_tri_dist_sqrt_sum4), each summed exactly as km_sqrt_sum sums one
+ * row.
  * Compiled for AVX-512, AVX2 and baseline x86-64 like kn_sgemm; the loader
  * picks one. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -123,28 +124,23 @@ static void encode_rows(const struct enc_ctx *e, size_t i0, size_t row0, size_t 
     for (size_t t = 0; t < nr; t += 4) {
         size_t g = nr - t < 4 ? nr - t : 4;
         float mu[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        /* With AVX-512, full groups take the fused passes (same results). */
+        /* Full groups: distances, roots and sums of four rows in one call
+         * (one pass with AVX-512); the code + pooling pass is fused with
+         * AVX-512 only (km_tri_pool), otherwise tri_code vectorizes. */
         bool fused = triangle && g == 4 && e->fused;
-        if (fused) {
+        if (triangle && g == 4) {
             float *rows[4] = {S + t * k, S + (t + 1) * k, S + (t + 2) * k, S + (t + 3) * k};
             km_tri_dist_sqrt_sum4(rows, xx + row0 + t, m->centroid_sq, k, mu);
-            for (size_t u = 0; u < g; u++)
-                mu[u] /= (float)k;
         } else if (triangle) {
-            float *rows[4];
             for (size_t u = 0; u < g; u++) {
-                rows[u] = S + (t + u) * k;
-                tri_dist(rows[u], xx[row0 + t + u], m->centroid_sq, k);
+                float *row = S + (t + u) * k;
+                tri_dist(row, xx[row0 + t + u], m->centroid_sq, k);
+                mu[u] = km_sqrt_sum(row, k);
             }
-            if (g == 4) {
-                km_sqrt_sum4(rows, k, mu);
-            } else {
-                for (size_t u = 0; u < g; u++)
-                    mu[u] = km_sqrt_sum(rows[u], k);
-            }
+        }
+        if (triangle)
             for (size_t u = 0; u < g; u++)
                 mu[u] /= (float)k;
-        }
         for (size_t u = 0; u < g; u++) {
             size_t row = row0 + t + u, i = row / e->npos, pos = row % e->npos;
             size_t r = pos / e->grid, c = pos % e->grid;

@@ -307,16 +307,21 @@ static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t
  * packing of op(B) for every product and every NC columns is saved, and
  * op(A) is packed once per MC rows instead of once per NC columns. */
 
+/* N rounded up to whole NR-wide panels: the row length of a packed op(B). */
+static size_t padded_n(size_t N)
+{
+    return (N + KN_NR - 1) / KN_NR * KN_NR;
+}
+
 size_t kn_packed_b_floats(size_t K, size_t N)
 {
-    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
-    return K * np;
+    return K * padded_n(N);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, float *bp)
 {
-    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
+    size_t np = padded_n(N);
     for (size_t pc = 0; pc < K; pc += KN_KC) {
         size_t kc = min_size(KN_KC, K - pc);
         pack_b(trans_b, B, ldb, pc, 0, kc, N, bp + pc * np);
@@ -330,7 +335,7 @@ static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alp
 {
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float tile[KN_MR * KN_NR];
-    size_t np = (N + KN_NR - 1) / KN_NR * KN_NR;
+    size_t np = padded_n(N);
 
     for (size_t pc = 0; pc < K; pc += KN_KC) {
         size_t kc = min_size(KN_KC, K - pc);

@@ -635,7 +635,8 @@ static float sqrt_sum_ref(const float *z, size_t n)
 
 /* km_sqrt_sum4 gives, row by row, exactly km_sqrt_sum's roots and sums, and
  * both the sums of the reference order above (lengths with and without a
- * tail, and across the 16-wide blocks of the AVX-512 path). */
+ * tail). km_tri_dist_sqrt_sum4, which has the 16-wide AVX-512 path, is
+ * held to km_sqrt_sum by test_tri_fused. */
 static void test_sqrt_sum4(void)
 {
     static const size_t lens[] = {0, 3, 4, 15, 16, 17, 20, 31, 33, 128, 1600, 1603, 1612};
