@@ -16,7 +16,10 @@
  * (for every k: MR values of op(A), then NR values of op(B)), so all four
  * transpose combinations share one micro-kernel and the transposes cost only
  * the packing. Panels at the edges are zero-padded to the full MR / NR, so the
- * micro-kernel always computes a full tile; only the store is clipped.
+ * micro-kernel always computes a full tile; only the store is clipped. In
+ * skinny products (small-batch training) a non-transposed operand is read
+ * in place instead of packed ("Reading an operand in place" below), and on
+ * AVX-512 CPUs the transposing packs move 16 x 16 blocks with shuffles.
  *
  * The micro-kernel is plain C: an MR x NR array of accumulators updated with
  * acc[i][j] += a[i] * b[j] over j, which the compiler vectorizes along j and
@@ -43,6 +46,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KN_HAVE_AVX512 1
+#endif
 
 /* Micro-tile: MR rows x NR columns of C held in registers. With AVX-512 the
  * 8 x 32 tile is 16 zmm accumulators (of 32 registers). */
@@ -112,6 +120,77 @@ static inline __attribute__((always_inline)) void transpose8(const float *src, s
     }
 }
 
+#if defined(KN_HAVE_AVX512)
+/* Transposes the 16 x 16 block r[i][j] in place (r[j][i] afterwards), in
+ * four rounds of shuffles: 32-bit and 64-bit interleaves within each
+ * 128-bit lane, then two rounds of 128-bit lane moves. */
+__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int m = 0; m < 16; m += 2) {
+        /* t[m] lane L: r[m][4L], r[m+1][4L], r[m][4L+1], r[m+1][4L+1]. */
+        t[m] = _mm512_unpacklo_ps(r[m], r[m + 1]);
+        t[m + 1] = _mm512_unpackhi_ps(r[m], r[m + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {
+        /* u[g+c] lane L: column 4L+c of rows g..g+3. */
+        __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int c = 0; c < 4; c++) {
+        /* Row 4L+c of the result: lane L of u[c], u[4+c], u[8+c], u[12+c]. */
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);      /* lanes 0, 1 of each */
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);      /* lanes 2, 3 */
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+
+/* dst[k * ldd + c] = src[c * lds + k] for c < 16 and k < kc rounded down to
+ * 16; returns the number of k done. 16 x 16 blocks through transpose16. */
+__attribute__((target("avx512f"))) static size_t transpose16_avx512(const float *src,
+                                                                     size_t lds, size_t kc,
+                                                                     float *dst, size_t ldd)
+{
+    size_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+        __m512 r[16];
+        for (int c = 0; c < 16; c++)
+            r[c] = _mm512_loadu_ps(src + (size_t)c * lds + k);
+        transpose16(r);
+        for (int i = 0; i < 16; i++)
+            _mm512_storeu_ps(dst + (k + (size_t)i) * ldd, r[i]);
+    }
+    return k;
+}
+#endif
+
+/* dst[k * ldd + c] = src[c * lds + k] for c < 16, k < kc: 16 rows that are
+ * contiguous in k become 16 adjacent columns of a k-major panel. The plain
+ * loops compile to scalar moves, about 10x slower than the AVX-512 shuffles
+ * (which move the same values, so the result does not depend on the path). */
+static inline __attribute__((always_inline)) void transpose16_rows(const float *src,
+                                                                   size_t lds, size_t kc,
+                                                                   float *restrict dst,
+                                                                   size_t ldd)
+{
+    size_t k0 = 0;
+#if defined(KN_HAVE_AVX512)
+    if (__builtin_cpu_supports("avx512f"))
+        k0 = transpose16_avx512(src, lds, kc, dst, ldd);
+#endif
+    for (size_t c = 0; c < 16; c += 8)
+        transpose8(src + c * lds + k0, lds, kc - k0, dst + k0 * ldd + c, ldd);
+}
+
 /* Pack op(A)[i0:+mc, p0:+kc] as ceil(mc/MR) panels of kc x MR: panel q holds,
  * for each k, the MR values op(A)[i0 + q + r][p0 + k] (zero for rows past mc). */
 static inline __attribute__((always_inline)) void pack_a(bool trans, const float *A,
@@ -171,48 +250,82 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const float
             }
         } else {
             /* op(B)[k][j] = B[j][k]: rows of B are contiguous in k; transpose
-             * in groups of 8 columns. */
-            for (size_t c = 0; c < KN_NR; c += 8)
-                transpose8(B + (j0 + q + c) * ldb + p0, ldb, kc, dst + c, KN_NR);
+             * in groups of 16 columns. */
+            for (size_t c = 0; c < KN_NR; c += 16)
+                transpose16_rows(B + (j0 + q + c) * ldb + p0, ldb, kc, dst + c, KN_NR);
         }
     }
 }
 
-/* The micro-kernel: tile (MR x NR, row-major) = ap_panel^T * bp_panel, i.e.
- * tile[i][j] = sum_k ap[k][i] * bp[k][j], summed in increasing k.
+/* The micro-kernel: tile (MR x NR, row-major) = op(A) panel x op(B) panel,
+ * tile[i][j] = sum_k a(i, k) * b(k, j), summed in increasing k, with
+ * a(i, k) = a[i * a_rs + k * a_cs] and b(k, j) = b[k * b_rs + j]. A packed
+ * A panel has a_rs = 1, a_cs = MR, a packed B panel b_rs = NR; operands read
+ * in place (see "Reading an operand in place" below) have their own strides.
+ * Every variant does the same multiply-adds in the same order, so a tile is
+ * bitwise the same whether its operands were packed or not.
  *
- * It is its own (non-inlined) function so that it can be compiled for each
- * instruction set by target_clones and exempted from sanitizer
+ * Each variant is its own (non-inlined) function so that it can be compiled
+ * for each instruction set by target_clones and exempted from sanitizer
  * instrumentation, which would otherwise keep the accumulators out of
  * registers (50-70x slower under ASan/UBSan). That is safe because it only
- * reads the packed buffers (kc * MR and kc * NR floats, kc <= KC, inside the
- * fixed-size arrays of sgemm_blocked) and writes the local tile; every access
- * to the caller's A, B and C happens in the instrumented packing and store. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),
-               optimize("fp-contract=fast"), noinline, no_sanitize("address", "undefined")))
-static void micro_kernel(size_t kc, const float *restrict ap, const float *restrict bp,
-                         float *restrict tile)
+ * writes the local tile and reads either the packed buffers (kc * MR and
+ * kc * NR floats, kc <= KC, inside the fixed-size arrays of sgemm_blocked)
+ * or a panel of the caller's A or B whose first and last element the
+ * instrumented caller has read (touch_span), so the sanitizers check that
+ * the whole span lies in one object. Every write to the caller's C happens
+ * in the instrumented store. */
+static inline __attribute__((always_inline)) void micro_body(size_t kc, const float *restrict a,
+                                                             size_t a_rs, size_t a_cs,
+                                                             const float *restrict b,
+                                                             size_t b_rs, float *restrict tile)
 {
     float acc[KN_MR][KN_NR];
     for (size_t i = 0; i < KN_MR; i++)
         for (size_t j = 0; j < KN_NR; j++)
             acc[i][j] = 0.0f;
     for (size_t k = 0; k < kc; k++) {
-        const float *a = ap + k * KN_MR;
-        const float *b = bp + k * KN_NR;
+        const float *bk = b + k * b_rs;
         /* Unrolled over rows so that the NR-wide rows of acc (two zmm each
          * with AVX-512) stay in registers even at -O2. */
 #pragma GCC unroll 8
         for (size_t i = 0; i < KN_MR; i++) {
-            const float ai = a[i];
+            const float ai = a[i * a_rs + k * a_cs];
             for (size_t j = 0; j < KN_NR; j++)
-                acc[i][j] += ai * b[j];
+                acc[i][j] += ai * bk[j];
         }
     }
 #pragma GCC unroll 8
     for (size_t i = 0; i < KN_MR; i++)
         for (size_t j = 0; j < KN_NR; j++)
             tile[i * KN_NR + j] = acc[i][j];
+}
+
+#define KN_MICRO_ATTRS                                                                        \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),             \
+                   optimize("fp-contract=fast"), noinline, no_sanitize("address", "undefined")))
+
+/* Both panels packed. */
+KN_MICRO_ATTRS static void micro_kernel(size_t kc, const float *restrict ap,
+                                        const float *restrict bp, float *restrict tile)
+{
+    micro_body(kc, ap, 1, KN_MR, bp, KN_NR, tile);
+}
+
+/* op(A) = A (not transposed) read in place: a at A[i0][p0], rows lda apart. */
+KN_MICRO_ATTRS static void micro_kernel_direct_a(size_t kc, const float *restrict a, size_t lda,
+                                                 const float *restrict bp,
+                                                 float *restrict tile)
+{
+    micro_body(kc, a, lda, 1, bp, KN_NR, tile);
+}
+
+/* op(B) = B (not transposed) read in place: b at B[p0][j0], rows ldb apart. */
+KN_MICRO_ATTRS static void micro_kernel_direct_b(size_t kc, const float *restrict ap,
+                                                 const float *restrict b, size_t ldb,
+                                                 float *restrict tile)
+{
+    micro_body(kc, ap, 1, KN_MR, b, ldb, tile);
 }
 
 /* C[0:m, 0:n] = alpha * tile + beta * C, not reading C when beta == 0;
@@ -267,6 +380,82 @@ static inline __attribute__((always_inline)) void multiply_packed(
     }
 }
 
+/* ---- Reading an operand in place ------------------------------------------
+ *
+ * Packing pays because every packed value is used by many micro-tiles. In the
+ * skinny products of small-batch training it is not: in x W^T at batch 64
+ * with 64 hidden units every value of x is used by 2 tiles, in the weight
+ * update delta^T x every value of x by 8, and packing an operand cost about
+ * as much as the multiply-adds that use it. So an operand that is not
+ * transposed (a row-major matrix whose micro-kernel reads are contiguous
+ * runs anyway) is read where it is when few tiles use each value:
+ *   - op(A) = A when a block of C has at most KN_DIRECT_A_MAX_NC columns;
+ *   - op(B) = B when C has at most KN_DIRECT_B_MAX_M rows (one row block).
+ * Only full MR x kc (kc x NR) panels are read in place; a last partial panel
+ * is still packed, with its zero padding. The tiles, the K blocks and the
+ * summation order are those of the packed path, so the result is bitwise
+ * the same (unit/test_kernels compares with kn_sgemm_packed_b, which always
+ * packs op(A)). */
+#define KN_DIRECT_A_MAX_NC (2 * KN_NR)
+#define KN_DIRECT_B_MAX_M (8 * KN_MR)
+
+/* Reads the first and last float of a span, in instrumented code, so that
+ * the sanitizers check the span an uninstrumented micro-kernel reads. */
+static inline __attribute__((always_inline)) void touch_span(const float *first,
+                                                             const float *last)
+{
+    volatile float sink = *first;
+    sink = *last;
+    (void)sink;
+}
+
+/* multiply_packed with op(A) = A read in place: a points at A[i0][p0]. */
+static inline __attribute__((always_inline)) void multiply_direct_a(
+    size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *bp, float alpha,
+    float beta, float *C, size_t ldc, float *restrict ap, float *restrict tile)
+{
+    size_t full = mc / KN_MR * KN_MR;
+    if (full > 0)
+        touch_span(a, a + (full - 1) * lda + kc - 1);
+    if (full < mc)
+        pack_a(false, a + full * lda, lda, 0, 0, mc - full, kc, ap);
+    for (size_t jr = 0; jr < nc; jr += KN_NR) {
+        size_t n = min_size(KN_NR, nc - jr);
+        for (size_t ir = 0; ir < full; ir += KN_MR) {
+            micro_kernel_direct_a(kc, a + ir * lda, lda, bp + jr * kc, tile);
+            store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, KN_MR, n);
+        }
+        if (full < mc) {
+            micro_kernel(kc, ap, bp + jr * kc, tile);
+            store_tile(tile, alpha, beta, C + full * ldc + jr, ldc, mc - full, n);
+        }
+    }
+}
+
+/* multiply_packed with op(B) = B read in place: b points at B[p0][j0]; a
+ * last partial column panel is packed into bp. */
+static inline __attribute__((always_inline)) void multiply_direct_b(
+    size_t mc, size_t nc, size_t kc, const float *ap, const float *b, size_t ldb, float alpha,
+    float beta, float *C, size_t ldc, float *restrict bp, float *restrict tile)
+{
+    size_t full = nc / KN_NR * KN_NR;
+    if (full > 0)
+        touch_span(b, b + (kc - 1) * ldb + full - 1);
+    if (full < nc)
+        pack_b(false, b + full, ldb, 0, 0, kc, nc - full, bp);
+    for (size_t jr = 0; jr < nc; jr += KN_NR) {
+        size_t n = min_size(KN_NR, nc - jr);
+        for (size_t ir = 0; ir < mc; ir += KN_MR) {
+            size_t m = min_size(KN_MR, mc - ir);
+            if (n == KN_NR)
+                micro_kernel_direct_b(kc, ap + ir * kc, b + jr, ldb, tile);
+            else
+                micro_kernel(kc, ap + ir * kc, bp, tile);
+            store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
+        }
+    }
+}
+
 /* The blocked driver (see the top of the file); M, N, K >= 1, alpha != 0. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
@@ -276,18 +465,33 @@ static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float bp[KN_KC * KN_NC];
     _Alignas(64) float tile[KN_MR * KN_NR];
+    const bool direct_b = !trans_b && M <= KN_DIRECT_B_MAX_M;
 
     for (size_t jc = 0; jc < N; jc += KN_NC) {
         size_t nc = min_size(KN_NC, N - jc);
+        const bool direct_a = !direct_b && !trans_a && nc <= KN_DIRECT_A_MAX_NC;
         for (size_t pc = 0; pc < K; pc += KN_KC) {
             size_t kc = min_size(KN_KC, K - pc);
             /* The first K block applies the caller's beta, later ones add. */
             float beta_k = pc == 0 ? beta : 1.0f;
+            if (direct_b) {
+                /* M <= MC: one row block. */
+                pack_a(trans_a, A, lda, 0, pc, M, kc, ap);
+                multiply_direct_b(M, nc, kc, ap, B + pc * ldb + jc, ldb, alpha, beta_k, C + jc,
+                                  ldc, bp, tile);
+                continue;
+            }
             pack_b(trans_b, B, ldb, pc, jc, kc, nc, bp);
             for (size_t ic = 0; ic < M; ic += KN_MC) {
                 size_t mc = min_size(KN_MC, M - ic);
-                pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
-                multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, C + ic * ldc + jc, ldc, tile);
+                float *c = C + ic * ldc + jc;
+                if (direct_a) {
+                    multiply_direct_a(mc, nc, kc, A + ic * lda + pc, lda, bp, alpha, beta_k, c,
+                                      ldc, ap, tile);
+                } else {
+                    pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
+                    multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, c, ldc, tile);
+                }
             }
         }
     }

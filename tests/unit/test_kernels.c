@@ -592,19 +592,24 @@ static void test_pool_stress(void)
 /* kn_sgemm_packed_b on a once-packed op(B) is bitwise kn_sgemm, for every
  * transpose pair, awkward shapes (K across the KC = 256 block edge), padded
  * leading dimensions (padding of C untouched), alpha and beta variants, and
- * the same packed op(B) reused for several A. */
+ * the same packed op(B) reused for several A. kn_sgemm_packed_b always packs
+ * op(A), and packs op(B) the plain way, while kn_sgemm reads a non-transposed
+ * A in place when N <= 64 and a non-transposed B in place when M <= 64
+ * (kernels.c, "Reading an operand in place"): the shapes on both sides of
+ * those limits check that the in-place paths, with their packed partial
+ * panels, give bitwise the packed result. */
 static void test_packed_b(void)
 {
     struct rng r;
     rng_init(&r, 8, 100);
-    const size_t dims[] = {1, 7, 63, 65, 300};
+    const size_t dims[] = {1, 7, 63, 64, 65, 300};
     const size_t ks[] = {1, 7, 108, 256, 257, 600};
     const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.25f}};
     int bad = 0;
     for (unsigned t = 0; t < 4; t++) {
         bool ta = t & 1, tb = t & 2;
-        for (size_t mi = 0; mi < 5; mi++)
-            for (size_t ni = 0; ni < 5; ni++)
+        for (size_t mi = 0; mi < 6; mi++)
+            for (size_t ni = 0; ni < 6; ni++)
                 for (size_t ki = 0; ki < 6; ki++) {
                     size_t M = dims[mi], N = dims[ni], K = ks[ki], pad = (mi + ki) % 3;
                     size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
