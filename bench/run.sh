@@ -26,7 +26,7 @@
 #   (e) peak RSS of an augmented report-style run vs the bytes of the float
 #       feature matrices plus the uint8 images it holds
 # Epoch times are the runner's own per-epoch `train_seconds` from its SQLite
-# database (its mini-batch loop: shuffle, batch gather, forward, backward,
+# database (its mini-batch loop: shuffle, label gather, forward, backward,
 # update; no data loading, no test pass) and the peer's train_s (its
 # mini-batch loop).
 #
@@ -511,7 +511,7 @@ echo "    numpy (bench/kmeans_numpy.py) $(fmt "$(calc "${N[d]} * $k_n / 1000")" 
 echo "    numpy / runner per image = $(fmt "$(calc "${N[d]} / ${R[d]}")" 2)x (target >= 4x)"
 echo "(e) held: uint8 images $e_rows x 3072 = $(fmt "$(mib "$e_img_bytes")" 1) MiB + float features $e_rows x 512 x 4 = $(fmt "$(mib "$e_feat_bytes")" 1) MiB = $(fmt "$e_held_mib" 1) MiB;"
 echo "    peak RSS $(fmt "${R[e]}" 1) MiB = $(fmt "$e_ratio" 2)x (target <= 1.3x)"
-echo "notes: runner s/epoch = its recorded per-epoch train_seconds (shuffle, batch gather, forward, backward, update);"
+echo "notes: runner s/epoch = its recorded per-epoch train_seconds (shuffle, label gather, forward, backward, update);"
 echo "       peers' = train_s of mlp_peer.py (the mini-batch loop). Per round: (a),(b) 3 epochs, (c) 1 epoch per engine."
 echo "spread of the timed values (s/epoch for (a)-(c), ms/image for (d)):"
 sed 's/^/    /' "$work/spread"

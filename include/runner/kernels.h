@@ -16,6 +16,18 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
               const float *A, size_t lda, const float *B, size_t ldb, float beta,
               float *C, size_t ldc);
 
+/* An operand as stored rows: row s is at base + s * ld, or, with a row
+ * selection, at base + rows[s] * ld (rows has an entry for every stored row
+ * the product reads; entries may repeat). A selection lets a product read a
+ * training batch straight from the whole training matrix, without copying
+ * the batch first. The stored rows are those of A or B as given, before
+ * op(): the rows of op(A) when A is not transposed, its columns when it is. */
+struct kn_mat {
+    const float *base;
+    size_t ld;
+    const size_t *rows; /* NULL: the rows in order */
+};
+
 /* op(B) packed once for many products with the same op(B) (the k-means
  * centroids): kn_pack_b writes kn_packed_b_floats(K, N) floats to bp (64-byte
  * alignment helps), and kn_sgemm_packed_b(trans_a, M, N, K, alpha, A, lda,
@@ -48,6 +60,12 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                  float beta, float *C, size_t ldc);
 
+/* kn_sgemm_mt with operands given as kn_mat (row selections allowed);
+ * bitwise the same as kn_sgemm_mt on copies of the selected rows. */
+void kn_sgemm_mt_mat(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                     float alpha, struct kn_mat A, struct kn_mat B, float beta, float *C,
+                     size_t ldc);
+
 /* The number of threads kn_sgemm_mt(threads, ...) uses for an M x N x K
  * product with alpha != 0 (1 if M, N or K is 0). */
 size_t kn_sgemm_mt_threads(size_t threads, size_t M, size_t N, size_t K);
@@ -73,6 +91,12 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
                    size_t K, float alpha, const float *A, size_t lda, const float *B,
                    size_t ldb, float beta, float *C, size_t ldc);
 size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, size_t K);
+
+/* kn_sgemm_pool with operands given as kn_mat (row selections allowed);
+ * bitwise the same as kn_sgemm_pool on copies of the selected rows. */
+void kn_sgemm_pool_mat(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
+                       size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
+                       float *C, size_t ldc);
 
 /* fn(ctx, t) for every t in [0, n_tasks), on the caller's thread and up to
  * n_tasks - 1 workers of the pool (pool NULL: the caller's thread alone, in

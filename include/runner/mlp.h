@@ -116,6 +116,15 @@ double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
                       size_t *correct, float p_input, float p_hidden, struct rng *r, float lr,
                       float momentum, float weight_decay);
 
+/* mlp_train_step on the batch whose row i is x + rows[i] * ld (ld >= sizes[0];
+ * rows NULL: row i at x + i * ld), read in place rather than copied into a
+ * batch buffer first (y is the batch's own B labels). Bitwise the same as
+ * mlp_train_step on a copy of those rows. */
+double mlp_train_step_rows(struct mlp *m, const float *x, size_t ld, const size_t *rows,
+                           const uint8_t *y, size_t B, size_t *correct, float p_input,
+                           float p_hidden, struct rng *r, float lr, float momentum,
+                           float weight_decay);
+
 /* Mean loss and accuracy over n rows, in chunks of max_batch. */
 void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,
                   double *accuracy);

@@ -40,7 +40,7 @@ struct epoch_metrics {
     double val_loss, val_acc;      /* full pass over the hold-out (if has_val) */
     double lr;
     double seconds;             /* wall time of the epoch (training + evaluation) */
-    double train_seconds;       /* of that, the mini-batch loop alone (shuffle, gather,
+    double train_seconds;       /* of that, the mini-batch loop alone (shuffle, labels,
                                    forward, backward, update); NaN if unknown */
 };
 

@@ -105,18 +105,41 @@ static void scale_c(size_t m, size_t n, float beta, float *C, size_t ldc)
     }
 }
 
-/* dst[k * ldd + r] = src[r * lds + k] for r < 8, k < kc: eight rows that are
+/* A stored row of an operand: row s of M is at base + s * ld, or at
+ * base + rows[s] * ld for a row selection (see kernels.h). */
+static inline __attribute__((always_inline)) const float *mrow(const struct kn_mat *m, size_t s)
+{
+    return m->base + (m->rows ? m->rows[s] : s) * m->ld;
+}
+
+/* The operand without its first lo stored rows, or its first lo columns. */
+static struct kn_mat mat_skip_rows(struct kn_mat m, size_t lo)
+{
+    if (m.rows)
+        m.rows += lo;
+    else
+        m.base += lo * m.ld;
+    return m;
+}
+
+static struct kn_mat mat_skip_cols(struct kn_mat m, size_t lo)
+{
+    m.base += lo;
+    return m;
+}
+
+/* dst[k * ldd + r] = src[r][k] for r < 8, k < kc: eight rows that are
  * contiguous in k become eight adjacent columns of a k-major panel. With k
  * outermost and the 8 rows unrolled the compiler builds one 8-wide vector
  * per k (about 4x faster than row-by-row scalar copies). */
-static inline __attribute__((always_inline)) void transpose8(const float *src, size_t lds,
+static inline __attribute__((always_inline)) void transpose8(const float *const src[8],
                                                              size_t kc, float *restrict dst,
                                                              size_t ldd)
 {
     for (size_t k = 0; k < kc; k++) {
 #pragma GCC unroll 8
         for (size_t r = 0; r < 8; r++)
-            dst[k * ldd + r] = src[r * lds + k];
+            dst[k * ldd + r] = src[r][k];
     }
 }
 
@@ -154,17 +177,17 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
     }
 }
 
-/* dst[k * ldd + c] = src[c * lds + k] for c < 16 and k < kc rounded down to
- * 16; returns the number of k done. 16 x 16 blocks through transpose16. */
-__attribute__((target("avx512f"))) static size_t transpose16_avx512(const float *src,
-                                                                     size_t lds, size_t kc,
-                                                                     float *dst, size_t ldd)
+/* dst[k * ldd + c] = src[c][k] for c < 16 and k < kc rounded down to 16;
+ * returns the number of k done. 16 x 16 blocks through transpose16. */
+__attribute__((target("avx512f"))) static size_t transpose16_avx512(const float *const src[16],
+                                                                     size_t kc, float *dst,
+                                                                     size_t ldd)
 {
     size_t k = 0;
     for (; k + 16 <= kc; k += 16) {
         __m512 r[16];
         for (int c = 0; c < 16; c++)
-            r[c] = _mm512_loadu_ps(src + (size_t)c * lds + k);
+            r[c] = _mm512_loadu_ps(src[c] + k);
         transpose16(r);
         for (int i = 0; i < 16; i++)
             _mm512_storeu_ps(dst + (k + (size_t)i) * ldd, r[i]);
@@ -173,97 +196,109 @@ __attribute__((target("avx512f"))) static size_t transpose16_avx512(const float 
 }
 #endif
 
-/* dst[k * ldd + c] = src[c * lds + k] for c < 16, k < kc: 16 rows that are
+/* dst[k * ldd + c] = src[c][k] for c < 16, k < kc: 16 rows that are
  * contiguous in k become 16 adjacent columns of a k-major panel. The plain
  * loops compile to scalar moves, about 10x slower than the AVX-512 shuffles
  * (which move the same values, so the result does not depend on the path). */
-static inline __attribute__((always_inline)) void transpose16_rows(const float *src,
-                                                                   size_t lds, size_t kc,
+static inline __attribute__((always_inline)) void transpose16_rows(const float *const src[16],
+                                                                   size_t kc,
                                                                    float *restrict dst,
                                                                    size_t ldd)
 {
     size_t k0 = 0;
 #if defined(KN_HAVE_AVX512)
     if (__builtin_cpu_supports("avx512f"))
-        k0 = transpose16_avx512(src, lds, kc, dst, ldd);
+        k0 = transpose16_avx512(src, kc, dst, ldd);
 #endif
-    for (size_t c = 0; c < 16; c += 8)
-        transpose8(src + c * lds + k0, lds, kc - k0, dst + k0 * ldd + c, ldd);
+    for (size_t c = 0; c < 16; c += 8) {
+        const float *rest[8];
+        for (size_t r = 0; r < 8; r++)
+            rest[r] = src[c + r] + k0;
+        transpose8(rest, kc - k0, dst + k0 * ldd + c, ldd);
+    }
 }
 
 /* Pack op(A)[i0:+mc, p0:+kc] as ceil(mc/MR) panels of kc x MR: panel q holds,
  * for each k, the MR values op(A)[i0 + q + r][p0 + k] (zero for rows past mc). */
-static inline __attribute__((always_inline)) void pack_a(bool trans, const float *A,
-                                                         size_t lda, size_t i0, size_t p0,
-                                                         size_t mc, size_t kc,
-                                                         float *restrict ap)
+static inline __attribute__((always_inline)) void pack_a(bool trans, const struct kn_mat *A,
+                                                         size_t i0, size_t p0, size_t mc,
+                                                         size_t kc, float *restrict ap)
 {
     for (size_t q = 0; q < mc; q += KN_MR) {
         size_t rows = min_size(KN_MR, mc - q);
         float *dst = ap + q * kc;
-        if (rows < KN_MR) {
-            /* Edge panel: zero padding, plain loops. */
-            for (size_t k = 0; k < kc; k++)
-                for (size_t r = 0; r < KN_MR; r++)
-                    dst[k * KN_MR + r] =
-                        r >= rows    ? 0.0f
-                        : trans      ? A[(p0 + k) * lda + i0 + q + r]
-                                     : A[(i0 + q + r) * lda + p0 + k];
-        } else if (trans) {
-            /* op(A)[i][k] = A[k][i]: MR contiguous floats per k. */
+        if (trans) {
+            /* op(A)[i][k] = A[k][i]: up to MR contiguous floats per k. */
             for (size_t k = 0; k < kc; k++) {
-                const float *src = A + (p0 + k) * lda + i0 + q;
+                const float *src = mrow(A, p0 + k) + i0 + q;
                 for (size_t r = 0; r < KN_MR; r++)
-                    dst[k * KN_MR + r] = src[r];
+                    dst[k * KN_MR + r] = r < rows ? src[r] : 0.0f;
             }
-        } else {
+        } else if (rows == KN_MR) {
             /* op(A)[i][k] = A[i][k]: rows are contiguous in k; transpose. */
-            transpose8(A + (i0 + q) * lda + p0, lda, kc, dst, KN_MR);
+            const float *src[KN_MR];
+            for (size_t r = 0; r < KN_MR; r++)
+                src[r] = mrow(A, i0 + q + r) + p0;
+            transpose8(src, kc, dst, KN_MR);
+        } else {
+            /* Edge panel: zero padding, plain loops. */
+            for (size_t r = 0; r < KN_MR; r++) {
+                const float *src = r < rows ? mrow(A, i0 + q + r) + p0 : NULL;
+                for (size_t k = 0; k < kc; k++)
+                    dst[k * KN_MR + r] = src ? src[k] : 0.0f;
+            }
         }
     }
 }
 
 /* Pack op(B)[p0:+kc, j0:+nc] as ceil(nc/NR) panels of kc x NR: panel q holds,
  * for each k, the NR values op(B)[p0 + k][j0 + q + c] (zero for columns past nc). */
-static inline __attribute__((always_inline)) void pack_b(bool trans, const float *B,
-                                                         size_t ldb, size_t p0, size_t j0,
-                                                         size_t kc, size_t nc,
-                                                         float *restrict bp)
+static inline __attribute__((always_inline)) void pack_b(bool trans, const struct kn_mat *B,
+                                                         size_t p0, size_t j0, size_t kc,
+                                                         size_t nc, float *restrict bp)
 {
     for (size_t q = 0; q < nc; q += KN_NR) {
         size_t cols = min_size(KN_NR, nc - q);
         float *dst = bp + q * kc;
-        if (cols < KN_NR) {
-            /* Edge panel: zero padding, plain loops. */
-            for (size_t k = 0; k < kc; k++)
-                for (size_t c = 0; c < KN_NR; c++)
-                    dst[k * KN_NR + c] =
-                        c >= cols    ? 0.0f
-                        : trans      ? B[(j0 + q + c) * ldb + p0 + k]
-                                     : B[(p0 + k) * ldb + j0 + q + c];
-        } else if (!trans) {
-            /* op(B)[k][j] = B[k][j]: NR contiguous floats per k. */
+        if (!trans) {
+            /* op(B)[k][j] = B[k][j]: up to NR contiguous floats per k. */
             for (size_t k = 0; k < kc; k++) {
-                const float *src = B + (p0 + k) * ldb + j0 + q;
-                for (size_t c = 0; c < KN_NR; c++)
-                    dst[k * KN_NR + c] = src[c];
+                const float *src = mrow(B, p0 + k) + j0 + q;
+                if (cols == KN_NR) {
+                    for (size_t c = 0; c < KN_NR; c++)
+                        dst[k * KN_NR + c] = src[c];
+                } else {
+                    for (size_t c = 0; c < KN_NR; c++)
+                        dst[k * KN_NR + c] = c < cols ? src[c] : 0.0f;
+                }
             }
-        } else {
+        } else if (cols == KN_NR) {
             /* op(B)[k][j] = B[j][k]: rows of B are contiguous in k; transpose
              * in groups of 16 columns. */
-            for (size_t c = 0; c < KN_NR; c += 16)
-                transpose16_rows(B + (j0 + q + c) * ldb + p0, ldb, kc, dst + c, KN_NR);
+            for (size_t c = 0; c < KN_NR; c += 16) {
+                const float *src[16];
+                for (size_t r = 0; r < 16; r++)
+                    src[r] = mrow(B, j0 + q + c + r) + p0;
+                transpose16_rows(src, kc, dst + c, KN_NR);
+            }
+        } else {
+            /* Edge panel: zero padding, plain loops. */
+            for (size_t c = 0; c < KN_NR; c++) {
+                const float *src = c < cols ? mrow(B, j0 + q + c) + p0 : NULL;
+                for (size_t k = 0; k < kc; k++)
+                    dst[k * KN_NR + c] = src ? src[k] : 0.0f;
+            }
         }
     }
 }
 
 /* The micro-kernel: tile (MR x NR, row-major) = op(A) panel x op(B) panel,
  * tile[i][j] = sum_k a(i, k) * b(k, j), summed in increasing k, with
- * a(i, k) = a[i * a_rs + k * a_cs] and b(k, j) = b[k * b_rs + j]. A packed
- * A panel has a_rs = 1, a_cs = MR, a packed B panel b_rs = NR; operands read
- * in place (see "Reading an operand in place" below) have their own strides.
- * Every variant does the same multiply-adds in the same order, so a tile is
- * bitwise the same whether its operands were packed or not.
+ * a(i, k) = a[i][k * a_cs] and b(k, j) = (brow ? brow[k] : b + k * NR)[j].
+ * A packed A panel has a[i] = ap + i and a_cs = MR, a packed B panel is b;
+ * operands read in place (see "Reading an operand in place" below) come as
+ * row pointers. Every variant does the same multiply-adds in the same order,
+ * so a tile is bitwise the same whether its operands were packed or not.
  *
  * Each variant is its own (non-inlined) function so that it can be compiled
  * for each instruction set by target_clones and exempted from sanitizer
@@ -271,26 +306,28 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const float
  * registers (50-70x slower under ASan/UBSan). That is safe because it only
  * writes the local tile and reads either the packed buffers (kc * MR and
  * kc * NR floats, kc <= KC, inside the fixed-size arrays of sgemm_blocked)
- * or a panel of the caller's A or B whose first and last element the
- * instrumented caller has read (touch_span), so the sanitizers check that
- * the whole span lies in one object. Every write to the caller's C happens
- * in the instrumented store. */
-static inline __attribute__((always_inline)) void micro_body(size_t kc, const float *restrict a,
-                                                             size_t a_rs, size_t a_cs,
+ * or row segments of the caller's A or B whose first and last element the
+ * instrumented caller has read (touch_rows), so the sanitizers check that
+ * each segment lies in one object. Every write to the caller's C happens in
+ * the instrumented store. */
+static inline __attribute__((always_inline)) void micro_body(size_t kc,
+                                                             const float *const a[KN_MR],
+                                                             size_t a_cs,
                                                              const float *restrict b,
-                                                             size_t b_rs, float *restrict tile)
+                                                             const float *const *brow,
+                                                             float *restrict tile)
 {
     float acc[KN_MR][KN_NR];
     for (size_t i = 0; i < KN_MR; i++)
         for (size_t j = 0; j < KN_NR; j++)
             acc[i][j] = 0.0f;
     for (size_t k = 0; k < kc; k++) {
-        const float *bk = b + k * b_rs;
+        const float *bk = brow ? brow[k] : b + k * KN_NR;
         /* Unrolled over rows so that the NR-wide rows of acc (two zmm each
          * with AVX-512) stay in registers even at -O2. */
 #pragma GCC unroll 8
         for (size_t i = 0; i < KN_MR; i++) {
-            const float ai = a[i * a_rs + k * a_cs];
+            const float ai = a[i][k * a_cs];
             for (size_t j = 0; j < KN_NR; j++)
                 acc[i][j] += ai * bk[j];
         }
@@ -309,23 +346,25 @@ static inline __attribute__((always_inline)) void micro_body(size_t kc, const fl
 KN_MICRO_ATTRS static void micro_kernel(size_t kc, const float *restrict ap,
                                         const float *restrict bp, float *restrict tile)
 {
-    micro_body(kc, ap, 1, KN_MR, bp, KN_NR, tile);
+    const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7};
+    micro_body(kc, a, KN_MR, bp, NULL, tile);
 }
 
-/* op(A) = A (not transposed) read in place: a at A[i0][p0], rows lda apart. */
-KN_MICRO_ATTRS static void micro_kernel_direct_a(size_t kc, const float *restrict a, size_t lda,
+/* op(A) = A (not transposed) read in place: a[i] points at op(A)[i0 + i][p0]. */
+KN_MICRO_ATTRS static void micro_kernel_direct_a(size_t kc, const float *const a[KN_MR],
                                                  const float *restrict bp,
                                                  float *restrict tile)
 {
-    micro_body(kc, a, lda, 1, bp, KN_NR, tile);
+    micro_body(kc, a, 1, bp, NULL, tile);
 }
 
-/* op(B) = B (not transposed) read in place: b at B[p0][j0], rows ldb apart. */
+/* op(B) = B (not transposed) read in place: brow[k] points at op(B)[p0 + k][j0]. */
 KN_MICRO_ATTRS static void micro_kernel_direct_b(size_t kc, const float *restrict ap,
-                                                 const float *restrict b, size_t ldb,
+                                                 const float *const *brow,
                                                  float *restrict tile)
 {
-    micro_body(kc, ap, 1, KN_MR, b, ldb, tile);
+    const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7};
+    micro_body(kc, a, KN_MR, NULL, brow, tile);
 }
 
 /* C[0:m, 0:n] = alpha * tile + beta * C, not reading C when beta == 0;
@@ -395,76 +434,92 @@ static inline __attribute__((always_inline)) void multiply_packed(
  * is still packed, with its zero padding. The tiles, the K blocks and the
  * summation order are those of the packed path, so the result is bitwise
  * the same (unit/test_kernels compares with kn_sgemm_packed_b, which always
- * packs op(A)). */
+ * packs op(A)). With a row selection (kn_mat.rows) this is what lets a
+ * training step read its batch straight from the training set. */
 #define KN_DIRECT_A_MAX_NC (2 * KN_NR)
 #define KN_DIRECT_B_MAX_M (8 * KN_MR)
 
-/* Reads the first and last float of a span, in instrumented code, so that
- * the sanitizers check the span an uninstrumented micro-kernel reads. */
-static inline __attribute__((always_inline)) void touch_span(const float *first,
-                                                             const float *last)
+/* Reads the first and last float of each of n row segments of length len,
+ * in instrumented code, so that the sanitizers check what an uninstrumented
+ * micro-kernel reads. */
+static inline __attribute__((always_inline)) void touch_rows(const float *const *row, size_t n,
+                                                             size_t len)
 {
-    volatile float sink = *first;
-    sink = *last;
+    volatile float sink = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        sink = row[i][0];
+        sink = row[i][len - 1];
+    }
     (void)sink;
 }
 
-/* multiply_packed with op(A) = A read in place: a points at A[i0][p0]. */
+/* multiply_packed with op(A) = A read in place: rows i0 .. i0 + mc of A from
+ * column p0. */
 static inline __attribute__((always_inline)) void multiply_direct_a(
-    size_t mc, size_t nc, size_t kc, const float *a, size_t lda, const float *bp, float alpha,
-    float beta, float *C, size_t ldc, float *restrict ap, float *restrict tile)
+    size_t mc, size_t nc, size_t kc, const struct kn_mat *A, size_t i0, size_t p0,
+    const float *bp, float alpha, float beta, float *C, size_t ldc, float *restrict ap,
+    float *restrict tile)
 {
     size_t full = mc / KN_MR * KN_MR;
-    if (full > 0)
-        touch_span(a, a + (full - 1) * lda + kc - 1);
     if (full < mc)
-        pack_a(false, a + full * lda, lda, 0, 0, mc - full, kc, ap);
-    for (size_t jr = 0; jr < nc; jr += KN_NR) {
-        size_t n = min_size(KN_NR, nc - jr);
-        for (size_t ir = 0; ir < full; ir += KN_MR) {
-            micro_kernel_direct_a(kc, a + ir * lda, lda, bp + jr * kc, tile);
+        pack_a(false, A, i0 + full, p0, mc - full, kc, ap);
+    for (size_t ir = 0; ir < full; ir += KN_MR) {
+        const float *a[KN_MR];
+        for (size_t i = 0; i < KN_MR; i++)
+            a[i] = mrow(A, i0 + ir + i) + p0;
+        touch_rows(a, KN_MR, kc);
+        for (size_t jr = 0; jr < nc; jr += KN_NR) {
+            size_t n = min_size(KN_NR, nc - jr);
+            micro_kernel_direct_a(kc, a, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, KN_MR, n);
         }
-        if (full < mc) {
-            micro_kernel(kc, ap, bp + jr * kc, tile);
-            store_tile(tile, alpha, beta, C + full * ldc + jr, ldc, mc - full, n);
-        }
     }
+    if (full < mc)
+        for (size_t jr = 0; jr < nc; jr += KN_NR) {
+            micro_kernel(kc, ap, bp + jr * kc, tile);
+            store_tile(tile, alpha, beta, C + full * ldc + jr, ldc, mc - full,
+                       min_size(KN_NR, nc - jr));
+        }
 }
 
-/* multiply_packed with op(B) = B read in place: b points at B[p0][j0]; a
- * last partial column panel is packed into bp. */
+/* multiply_packed with op(B) = B read in place: rows p0 .. p0 + kc of B from
+ * column j0, through the row pointers brow (kc of them, scratch); a last
+ * partial column panel is packed into bp. */
 static inline __attribute__((always_inline)) void multiply_direct_b(
-    size_t mc, size_t nc, size_t kc, const float *ap, const float *b, size_t ldb, float alpha,
-    float beta, float *C, size_t ldc, float *restrict bp, float *restrict tile)
+    size_t mc, size_t nc, size_t kc, const float *ap, const struct kn_mat *B, size_t p0,
+    size_t j0, float alpha, float beta, float *C, size_t ldc, const float **brow,
+    float *restrict bp, float *restrict tile)
 {
     size_t full = nc / KN_NR * KN_NR;
-    if (full > 0)
-        touch_span(b, b + (kc - 1) * ldb + full - 1);
     if (full < nc)
-        pack_b(false, b + full, ldb, 0, 0, kc, nc - full, bp);
-    for (size_t jr = 0; jr < nc; jr += KN_NR) {
-        size_t n = min_size(KN_NR, nc - jr);
+        pack_b(false, B, p0, j0 + full, kc, nc - full, bp);
+    for (size_t k = 0; k < kc; k++)
+        brow[k] = mrow(B, p0 + k) + j0;
+    if (full > 0)
+        touch_rows(brow, kc, full);
+    for (size_t jr = 0; jr < full; jr += KN_NR) {
         for (size_t ir = 0; ir < mc; ir += KN_MR) {
-            size_t m = min_size(KN_MR, mc - ir);
-            if (n == KN_NR)
-                micro_kernel_direct_b(kc, ap + ir * kc, b + jr, ldb, tile);
-            else
-                micro_kernel(kc, ap + ir * kc, bp, tile);
-            store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
+            micro_kernel_direct_b(kc, ap + ir * kc, brow, tile);
+            store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir),
+                       KN_NR);
         }
+        for (size_t k = 0; k < kc; k++)
+            brow[k] += KN_NR;
     }
+    if (full < nc)
+        multiply_packed(mc, nc - full, kc, ap, bp, alpha, beta, C + full, ldc, tile);
 }
 
 /* The blocked driver (see the top of the file); M, N, K >= 1, alpha != 0. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
-                          float alpha, const float *A, size_t lda, const float *B,
-                          size_t ldb, float beta, float *C, size_t ldc)
+                          float alpha, struct kn_mat A, struct kn_mat B, float beta, float *C,
+                          size_t ldc)
 {
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float bp[KN_KC * KN_NC];
     _Alignas(64) float tile[KN_MR * KN_NR];
+    const float *brow[KN_KC];
     const bool direct_b = !trans_b && M <= KN_DIRECT_B_MAX_M;
 
     for (size_t jc = 0; jc < N; jc += KN_NC) {
@@ -476,20 +531,20 @@ static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t
             float beta_k = pc == 0 ? beta : 1.0f;
             if (direct_b) {
                 /* M <= MC: one row block. */
-                pack_a(trans_a, A, lda, 0, pc, M, kc, ap);
-                multiply_direct_b(M, nc, kc, ap, B + pc * ldb + jc, ldb, alpha, beta_k, C + jc,
-                                  ldc, bp, tile);
+                pack_a(trans_a, &A, 0, pc, M, kc, ap);
+                multiply_direct_b(M, nc, kc, ap, &B, pc, jc, alpha, beta_k, C + jc, ldc, brow,
+                                  bp, tile);
                 continue;
             }
-            pack_b(trans_b, B, ldb, pc, jc, kc, nc, bp);
+            pack_b(trans_b, &B, pc, jc, kc, nc, bp);
             for (size_t ic = 0; ic < M; ic += KN_MC) {
                 size_t mc = min_size(KN_MC, M - ic);
                 float *c = C + ic * ldc + jc;
                 if (direct_a) {
-                    multiply_direct_a(mc, nc, kc, A + ic * lda + pc, lda, bp, alpha, beta_k, c,
-                                      ldc, ap, tile);
+                    multiply_direct_a(mc, nc, kc, &A, ic, pc, bp, alpha, beta_k, c, ldc, ap,
+                                      tile);
                 } else {
-                    pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
+                    pack_a(trans_a, &A, ic, pc, mc, kc, ap);
                     multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, c, ldc, tile);
                 }
             }
@@ -525,10 +580,11 @@ size_t kn_packed_b_floats(size_t K, size_t N)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, float *bp)
 {
+    const struct kn_mat Bm = {B, ldb, NULL};
     size_t np = padded_n(N);
     for (size_t pc = 0; pc < K; pc += KN_KC) {
         size_t kc = min_size(KN_KC, K - pc);
-        pack_b(trans_b, B, ldb, pc, 0, kc, N, bp + pc * np);
+        pack_b(trans_b, &Bm, pc, 0, kc, N, bp + pc * np);
     }
 }
 
@@ -539,6 +595,7 @@ static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alp
 {
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float tile[KN_MR * KN_NR];
+    const struct kn_mat Am = {A, lda, NULL};
     size_t np = padded_n(N);
 
     for (size_t pc = 0; pc < K; pc += KN_KC) {
@@ -547,7 +604,7 @@ static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alp
         const float *bk = bp + pc * np;
         for (size_t ic = 0; ic < M; ic += KN_MC) {
             size_t mc = min_size(KN_MC, M - ic);
-            pack_a(trans_a, A, lda, ic, pc, mc, kc, ap);
+            pack_a(trans_a, &Am, ic, pc, mc, kc, ap);
             multiply_packed(mc, N, kc, ap, bk, alpha, beta_k, C + ic * ldc, ldc, tile);
         }
     }
@@ -577,7 +634,8 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_blocked(trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
+                  (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
 }
 
 /* ---- multi-threaded sgemm ------------------------------------------------
@@ -637,9 +695,9 @@ struct sgemm_plan {
     bool trans_a, trans_b;
     size_t M, N, K;
     float alpha, beta;
-    const float *A, *B;
+    struct kn_mat A, B;
     float *C;
-    size_t lda, ldb, ldc;
+    size_t ldc;
     bool split_cols;    /* chunks are column ranges (else row ranges) */
     size_t chunk;       /* columns (a multiple of NR) or rows (of MR) per chunk */
     size_t n_chunks;    /* ceil(N or M / chunk) */
@@ -681,8 +739,8 @@ static void plan_split(struct sgemm_plan *p, size_t threads, double min_flops)
  * work); otherwise fills p for at most `threads` threads of at least
  * min_flops each and returns true. */
 static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops, bool trans_a,
-                      bool trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
-                      size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+                      bool trans_b, size_t M, size_t N, size_t K, float alpha,
+                      struct kn_mat A, struct kn_mat B, float beta, float *C, size_t ldc)
 {
     if (M == 0 || N == 0)
         return false;
@@ -693,11 +751,11 @@ static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops, bo
     }
     *p = (struct sgemm_plan){.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
                              .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
-                             .lda = lda, .ldb = ldb, .ldc = ldc};
+                             .ldc = ldc};
     atomic_init(&p->next, 0);
     plan_split(p, threads, min_flops);
     if (p->threads == 1) {
-        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
         return false;
     }
     return true;
@@ -724,14 +782,14 @@ static void run_chunk(const struct sgemm_plan *p, size_t c)
     size_t lo = c * p->chunk, n = min_size(p->chunk, dim - lo);
     if (p->split_cols) {
         /* Columns lo..lo+n of op(B) and C. */
-        const float *B = p->trans_b ? p->B + lo * p->ldb : p->B + lo;
-        sgemm_blocked(p->trans_a, p->trans_b, p->M, n, p->K, p->alpha, p->A, p->lda, B,
-                      p->ldb, p->beta, p->C + lo, p->ldc);
+        struct kn_mat B = p->trans_b ? mat_skip_rows(p->B, lo) : mat_skip_cols(p->B, lo);
+        sgemm_blocked(p->trans_a, p->trans_b, p->M, n, p->K, p->alpha, p->A, B, p->beta,
+                      p->C + lo, p->ldc);
     } else {
         /* Rows lo..lo+n of op(A) and C. */
-        const float *A = p->trans_a ? p->A + lo : p->A + lo * p->lda;
-        sgemm_blocked(p->trans_a, p->trans_b, n, p->N, p->K, p->alpha, A, p->lda, p->B,
-                      p->ldb, p->beta, p->C + lo * p->ldc, p->ldc);
+        struct kn_mat A = p->trans_a ? mat_skip_cols(p->A, lo) : mat_skip_rows(p->A, lo);
+        sgemm_blocked(p->trans_a, p->trans_b, n, p->N, p->K, p->alpha, A, p->B, p->beta,
+                      p->C + lo * p->ldc, p->ldc);
     }
 }
 
@@ -766,9 +824,17 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                  float beta, float *C, size_t ldc)
 {
+    kn_sgemm_mt_mat(threads, trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
+                    (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
+}
+
+void kn_sgemm_mt_mat(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                     float alpha, struct kn_mat A, struct kn_mat B, float beta, float *C,
+                     size_t ldc)
+{
     struct sgemm_plan p;
     if (!plan_call(&p, threads, KN_MT_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M, N, K, alpha, A,
-                   lda, B, ldb, beta, C, ldc))
+                   B, beta, C, ldc))
         return;
     /* Helpers 1..threads-1; one that cannot be started is simply not used
      * (its chunks go to the others, the caller's thread at least). */
@@ -1007,18 +1073,26 @@ static void plan_task(void *ctx, size_t task)
     run_chunk(ctx, task);
 }
 
-void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
-                   size_t K, float alpha, const float *A, size_t lda, const float *B,
-                   size_t ldb, float beta, float *C, size_t ldc)
+void kn_sgemm_pool_mat(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
+                       size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
+                       float *C, size_t ldc)
 {
     struct sgemm_plan p;
     if (!plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M,
-                   N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+                   N, K, alpha, A, B, beta, C, ldc))
         return;
     struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
     atomic_init(&job.next, 0);
     atomic_init(&job.pending, 0);
     pool_run(pool, &job, p.threads - 1);
+}
+
+void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
+                   size_t K, float alpha, const float *A, size_t lda, const float *B,
+                   size_t ldb, float beta, float *C, size_t ldc)
+{
+    kn_sgemm_pool_mat(pool, trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
+                      (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
 }
 
 void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, size_t task),

@@ -158,21 +158,32 @@ void mlp_set_threads(struct mlp *m, size_t threads)
  * threads: its pool, else threads started per call (kn_sgemm_mt with 1
  * thread is kn_sgemm). */
 static void matmul_ab(const struct mlp *m, bool trans_a, bool trans_b, size_t M, size_t N,
-                      size_t K, float alpha, const float *A, size_t lda, const float *B,
-                      size_t ldb, float beta, float *C, size_t ldc)
+                      size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
+                      float *C, size_t ldc)
 {
     if (m->pool)
-        kn_sgemm_pool(m->pool, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        kn_sgemm_pool_mat(m->pool, trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
     else
-        kn_sgemm_mt(m->threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        kn_sgemm_mt_mat(m->threads, trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
 }
 
 /* C = op(A) x op(B). */
 static void matmul(const struct mlp *m, bool trans_a, bool trans_b, size_t M, size_t N,
-                   size_t K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                   size_t ldc)
+                   size_t K, struct kn_mat A, struct kn_mat B, float *C, size_t ldc)
 {
-    matmul_ab(m, trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+    matmul_ab(m, trans_a, trans_b, M, N, K, 1.0f, A, B, 0.0f, C, ldc);
+}
+
+/* A contiguous row-major matrix with rows ld apart, as a kn_mat. */
+static struct kn_mat dense(const float *p, size_t ld)
+{
+    return (struct kn_mat){p, ld, NULL};
+}
+
+/* Row i of a batch given as a kn_mat. */
+static const float *batch_row(const struct kn_mat *x, size_t i)
+{
+    return x->base + (x->rows ? x->rows[i] : i) * x->ld;
 }
 
 void mlp_init_params(struct mlp *m, struct rng *r)
@@ -273,25 +284,26 @@ static void dropout_backward(float *d, const uint8_t *keep, size_t n, float p)
         d[i] = keep[i] ? d[i] * scale : 0.0f;
 }
 
-/* Forward of x (B, sizes[0]); with p_hidden > 0 every hidden layer's output
- * out[l] is dropped into hid_drop[l], which feeds layer l+1 (masks drawn
- * from r layer by layer, row-major). p_hidden = 0: plain inference. */
-static const float *forward(struct mlp *m, const float *x, size_t B, float p_hidden,
+/* Forward of the batch x (B, sizes[0]); with p_hidden > 0 every hidden
+ * layer's output out[l] is dropped into hid_drop[l], which feeds layer l+1
+ * (masks drawn from r layer by layer, row-major). p_hidden = 0: plain
+ * inference. */
+static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hidden,
                             struct rng *r)
 {
     assert(B <= m->max_batch);
-    const float *in = x; /* (B, sizes[l]) */
+    struct kn_mat in = x; /* (B, sizes[l]) */
     for (size_t l = 0; l < m->n_layers; l++) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
-        matmul(m, false, true, B, n_out, n_in, in, n_in, m->W[l], n_in, z, n_out);
+        matmul(m, false, true, B, n_out, n_in, in, dense(m->W[l], n_in), z, n_out);
         bias_act(z, m->b[l], B, n_out, m->act, hidden);
-        in = z;
+        in = dense(z, n_out);
         if (hidden && p_hidden > 0.0f) {
             dropout_forward(z, m->hid_drop[l], m->hid_keep[l], B * n_out, p_hidden, r);
-            in = m->hid_drop[l];
+            in = dense(m->hid_drop[l], n_out);
         }
     }
     return m->out[m->n_layers - 1];
@@ -299,7 +311,7 @@ static const float *forward(struct mlp *m, const float *x, size_t B, float p_hid
 
 const float *mlp_forward(struct mlp *m, const float *x, size_t B)
 {
-    return forward(m, x, B, 0.0f, NULL);
+    return forward(m, dense(x, m->sizes[0]), B, 0.0f, NULL);
 }
 
 double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
@@ -342,16 +354,20 @@ double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t 
 /* Forward + backward, with dropout where p > 0 (mask order: input, then
  * hidden layers in order; see mlp.h). p_input = p_hidden = 0 is the plain
  * forward + backward and does not touch r. */
-static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y, size_t B,
                                size_t *correct, float p_input, float p_hidden, struct rng *r,
                                const float *fused_lr)
 {
     size_t L = m->n_layers;
     assert(B <= m->max_batch);
     if (p_input > 0.0f) {
-        /* x (B, sizes[0]) -> in_drop; the caller's x is left as it is. */
-        dropout_forward(x, m->in_drop, m->in_keep, B * m->sizes[0], p_input, r);
-        x = m->in_drop;
+        /* x (B, sizes[0]) -> in_drop, row by row (the masks are drawn in the
+         * same row-major order); the caller's x is left as it is. */
+        size_t n0 = m->sizes[0];
+        for (size_t i = 0; i < B; i++)
+            dropout_forward(batch_row(&x, i), m->in_drop + i * n0, m->in_keep + i * n0, n0,
+                            p_input, r);
+        x = dense(m->in_drop, n0);
     }
     const float *logits = forward(m, x, B, p_hidden, r);
     /* dlogits (B, classes) go to the probs scratch. */
@@ -361,9 +377,9 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
     for (size_t l = L; l-- > 0;) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
         /* The input of layer l as the forward pass used it, after dropout. */
-        const float *in = l == 0            ? x
-                          : p_hidden > 0.0f ? m->hid_drop[l - 1]
-                                            : m->out[l - 1]; /* (B, n_in) */
+        struct kn_mat in = l == 0            ? x
+                           : p_hidden > 0.0f ? dense(m->hid_drop[l - 1], n_in)
+                                             : dense(m->out[l - 1], n_in); /* (B, n_in) */
 
         /* db (n_out) = column sums of delta. */
         float *db = m->db[l];
@@ -378,7 +394,8 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
          * before dW so that the fused update below may overwrite W. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
         if (l > 0) {
-            matmul(m, false, false, B, n_in, n_out, delta, n_out, m->W[l], n_in, prev, n_in);
+            matmul(m, false, false, B, n_in, n_out, dense(delta, n_out), dense(m->W[l], n_in),
+                   prev, n_in);
             if (p_hidden > 0.0f)
                 dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
             act_backward(prev, m->out[l - 1], B, n_in, m->act);
@@ -387,14 +404,14 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
             /* Plain SGD folded into the product: W = W - lr delta^T in, and
              * b = b - lr db; rounded as mlp_sgd_step rounds (see mlp_train_step). */
             const float lr = *fused_lr;
-            matmul_ab(m, true, false, n_out, n_in, B, -lr, delta, n_out, in, n_in, 1.0f,
+            matmul_ab(m, true, false, n_out, n_in, B, -lr, dense(delta, n_out), in, 1.0f,
                       m->W[l], n_in);
             float *b = m->b[l];
             for (size_t j = 0; j < n_out; j++)
                 b[j] -= lr * db[j];
         } else {
             /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
-            matmul(m, true, false, n_out, n_in, B, delta, n_out, in, n_in, m->dW[l], n_in);
+            matmul(m, true, false, n_out, n_in, B, dense(delta, n_out), in, m->dW[l], n_in);
         }
         if (l == 0)
             break;
@@ -406,7 +423,7 @@ static double forward_backward(struct mlp *m, const float *x, const uint8_t *y, 
 double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
                             size_t *correct)
 {
-    return forward_backward(m, x, y, B, correct, 0.0f, 0.0f, NULL, NULL);
+    return forward_backward(m, dense(x, m->sizes[0]), y, B, correct, 0.0f, 0.0f, NULL, NULL);
 }
 
 double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t *y, size_t B,
@@ -416,7 +433,8 @@ double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t
     assert(p_input >= 0.0f && p_input < 1.0f);
     assert(p_hidden >= 0.0f && p_hidden < 1.0f);
     assert(r || (p_input == 0.0f && p_hidden == 0.0f));
-    return forward_backward(m, x, y, B, correct, p_input, p_hidden, r, NULL);
+    return forward_backward(m, dense(x, m->sizes[0]), y, B, correct, p_input, p_hidden, r,
+                            NULL);
 }
 
 /* Elements per task of the threaded SGD step, and the least number of
@@ -475,13 +493,16 @@ void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)
     }
 }
 
-double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
-                      size_t *correct, float p_input, float p_hidden, struct rng *r, float lr,
-                      float momentum, float weight_decay)
+double mlp_train_step_rows(struct mlp *m, const float *x, size_t ld, const size_t *rows,
+                           const uint8_t *y, size_t B, size_t *correct, float p_input,
+                           float p_hidden, struct rng *r, float lr, float momentum,
+                           float weight_decay)
 {
     assert(p_input >= 0.0f && p_input < 1.0f);
     assert(p_hidden >= 0.0f && p_hidden < 1.0f);
     assert(r || (p_input == 0.0f && p_hidden == 0.0f));
+    assert(ld >= m->sizes[0]);
+    const struct kn_mat xm = {x, ld, rows};
     /* Plain SGD (no momentum, no decay): v = 0 v + (g + 0 p) is g, so the
      * update is p = p - lr g, which the weight-gradient product computes in
      * place (alpha = -lr, beta = 1) with the same two roundings as long as
@@ -489,10 +510,18 @@ double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
      * skips writing the gradient and the separate pass over all parameters;
      * the velocity is not touched (it stays what it was, unused). */
     if (momentum == 0.0f && weight_decay == 0.0f && B <= KN_SGEMM_KC)
-        return forward_backward(m, x, y, B, correct, p_input, p_hidden, r, &lr);
-    double loss = forward_backward(m, x, y, B, correct, p_input, p_hidden, r, NULL);
+        return forward_backward(m, xm, y, B, correct, p_input, p_hidden, r, &lr);
+    double loss = forward_backward(m, xm, y, B, correct, p_input, p_hidden, r, NULL);
     mlp_sgd_step(m, lr, momentum, weight_decay);
     return loss;
+}
+
+double mlp_train_step(struct mlp *m, const float *x, const uint8_t *y, size_t B,
+                      size_t *correct, float p_input, float p_hidden, struct rng *r, float lr,
+                      float momentum, float weight_decay)
+{
+    return mlp_train_step_rows(m, x, m->sizes[0], NULL, y, B, correct, p_input, p_hidden, r, lr,
+                               momentum, weight_decay);
 }
 
 void mlp_evaluate(struct mlp *m, const float *x, const uint8_t *y, size_t n, double *loss,

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "runner/clock.h"
-#include "runner/kernels.h"
 #include "runner/rng.h"
 
 static int params_finite(const struct mlp *m)
@@ -65,36 +64,6 @@ int train_run_hooks(const struct cfg_training *cfg, uint64_t seed, struct mlp *m
     return rc;
 }
 
-/* The batch gather: rows idx[0..B) of the training set into one contiguous
- * block. The rows are scattered over the whole set, so the copy waits on
- * memory more than it computes; the model's pool threads each copy their own
- * rows (GATHER_ROWS per task; small batches are copied by the caller). A plain copy,
- * so who copies what changes nothing in the result. */
-#define GATHER_ROWS 16
-/* Batches of fewer floats are gathered by the caller alone. */
-#define GATHER_MIN_FLOATS 16384
-
-struct gather {
-    const struct train_split *set;
-    const size_t *idx;
-    size_t B;
-    size_t rows; /* per task */
-    float *xb;
-    uint8_t *yb;
-};
-
-static void gather_task(void *ctx, size_t t)
-{
-    const struct gather *g = ctx;
-    const size_t dim = g->set->dim;
-    const size_t end = (t + 1) * g->rows < g->B ? (t + 1) * g->rows : g->B;
-    for (size_t r = t * g->rows; r < end; r++) {
-        size_t src = g->idx[r];
-        memcpy(g->xb + r * dim, g->set->x + src * dim, dim * sizeof(float));
-        g->yb[r] = g->set->y[src];
-    }
-}
-
 int train_run_state(const struct cfg_training *cfg, struct mlp *m,
                     const struct train_split *train, const struct train_split *val,
                     const struct train_split *test, struct train_state *st,
@@ -115,16 +84,9 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
                        "%zu epochs",
                        st->n, st->epoch, n, cfg->epochs);
 
-    size_t xbytes;
-    if (rn_mul_size(bs, dim, &xbytes) || rn_mul_size(xbytes, sizeof(float), &xbytes))
-        return rn_fail(err, RN_ERR_NOMEM, "train: batch buffer size overflows");
-    float *xb = malloc(xbytes);
     uint8_t *yb = malloc(bs);
-    if (!xb || !yb) {
-        free(xb);
-        free(yb);
-        return rn_fail(err, RN_ERR_NOMEM, "train: out of memory for batch buffers");
-    }
+    if (!yb)
+        return rn_fail(err, RN_ERR_NOMEM, "train: out of memory for the batch labels");
     size_t *idx = st->perm;
     out->epochs_done = st->epoch;
 
@@ -141,16 +103,17 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
         int diverged = 0;
         for (size_t start = 0; start < n; start += bs) {
             size_t B = n - start < bs ? n - start : bs;
-            /* Gather the batch rows into one contiguous block. */
-            struct gather g = {train, idx + start, B, GATHER_ROWS, xb, yb};
-            size_t tasks = B * dim < GATHER_MIN_FLOATS ? 1 : (B + GATHER_ROWS - 1) / GATHER_ROWS;
-            if (tasks == 1)
-                g.rows = B;
-            kn_pool_for(m->pool, tasks, gather_task, &g);
+            /* The batch is rows idx[start .. start + B) of the training set;
+             * the products read them in place (no copy of the batch, which
+             * waited on memory about as long as the forward pass computed),
+             * only the labels are gathered. */
+            for (size_t r = 0; r < B; r++)
+                yb[r] = train->y[idx[start + r]];
             size_t batch_correct = 0;
             /* Forward, backward and the SGD update (fused for plain SGD). */
-            double loss = mlp_train_step(m, xb, yb, B, &batch_correct, p_in, p_hid, &st->dropout,
-                                         lr, (float)cfg->momentum, (float)cfg->weight_decay);
+            double loss = mlp_train_step_rows(m, train->x, dim, idx + start, yb, B,
+                                              &batch_correct, p_in, p_hid, &st->dropout, lr,
+                                              (float)cfg->momentum, (float)cfg->weight_decay);
             if (!isfinite(loss)) {
                 diverged = 1;
                 break;
@@ -198,7 +161,6 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
     }
     if (rc == RN_OK && out->status == RUN_RUNNING)
         out->status = RUN_COMPLETED;
-    free(xb);
     free(yb);
     return rc;
 }

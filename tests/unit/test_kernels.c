@@ -645,6 +645,92 @@ static void test_packed_b(void)
     CHECK_MSG(!bad, "kn_sgemm_packed_b is bitwise kn_sgemm");
 }
 
+/* Operands given as row selections (kn_mat.rows: out of order, with
+ * repeats, rows of a larger NaN-padded matrix) give bitwise the C that
+ * kn_sgemm computes on copies of the selected rows, for every transpose
+ * pair, on both sides of the in-place limits (64 rows / columns), single-
+ * threaded and split over pools of 2 and 3 threads. */
+static void test_row_selection(struct kn_pool *const pools[3])
+{
+    struct rng r;
+    rng_init(&r, 9, 100);
+    const size_t dims[] = {1, 7, 63, 64, 65, 130};
+    const size_t ks[] = {1, 17, 64, 257};
+    int bad = 0;
+    for (unsigned t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        for (size_t mi = 0; mi < 6; mi++)
+            for (size_t ni = 0; ni < 6; ni++)
+                for (size_t ki = 0; ki < 4; ki++) {
+                    size_t M = dims[mi], N = dims[ni], K = ks[ki];
+                    /* Stored shapes of A and B, and their selections from
+                     * sets of 2 * rows + 3 rows with 2 padding columns. */
+                    size_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+                    size_t an = 2 * ar + 3, bn = 2 * br + 3, lda = ac + 2, ldb = bc + 2;
+                    float *Aset = make_matrix(&r, an, ac, lda);
+                    float *Bset = make_matrix(&r, bn, bc, ldb);
+                    size_t *asel = malloc(ar * sizeof(size_t));
+                    size_t *bsel = malloc(br * sizeof(size_t));
+                    float *A = malloc(ar * ac * sizeof(float));
+                    float *B = malloc(br * bc * sizeof(float));
+                    for (size_t i = 0; i < ar; i++) {
+                        asel[i] = i % 5 == 4 ? asel[i - 1] : (size_t)rng_below(&r, an);
+                        memcpy(A + i * ac, Aset + asel[i] * lda, ac * sizeof(float));
+                    }
+                    for (size_t i = 0; i < br; i++) {
+                        bsel[i] = i % 5 == 4 ? bsel[i - 1] : (size_t)rng_below(&r, bn);
+                        memcpy(B + i * bc, Bset + bsel[i] * ldb, bc * sizeof(float));
+                    }
+                    float *Cin = make_matrix(&r, M, N, N);
+                    float *want = malloc(M * N * sizeof(float));
+                    float *got = malloc(M * N * sizeof(float));
+                    memcpy(want, Cin, M * N * sizeof(float));
+                    kn_sgemm(ta, tb, M, N, K, -0.5f, A, ac, B, bc, 1.0f, want, N);
+                    const struct kn_mat Am = {Aset, lda, asel}, Bm = {Bset, ldb, bsel};
+                    for (size_t p = 0; p < 3; p++) {
+                        memcpy(got, Cin, M * N * sizeof(float));
+                        kn_sgemm_pool_mat(pools[p], ta, tb, M, N, K, -0.5f, Am, Bm, 1.0f, got, N);
+                        if (memcmp(want, got, M * N * sizeof(float)) != 0) {
+                            if (!bad)
+                                fprintf(stderr, "row selection differs: pool of %zu, ta=%d "
+                                                "tb=%d M=%zu N=%zu K=%zu\n",
+                                        kn_pool_threads(pools[p]), ta, tb, M, N, K);
+                            bad = 1;
+                        }
+                    }
+                    memcpy(got, Cin, M * N * sizeof(float));
+                    kn_sgemm_mt_mat(2, ta, tb, M, N, K, -0.5f, Am, Bm, 1.0f, got, N);
+                    if (memcmp(want, got, M * N * sizeof(float)) != 0) {
+                        if (!bad)
+                            fprintf(stderr, "row selection differs: kn_sgemm_mt_mat, ta=%d "
+                                            "tb=%d M=%zu N=%zu K=%zu\n",
+                                    ta, tb, M, N, K);
+                        bad = 1;
+                    }
+                    free(Aset);
+                    free(Bset);
+                    free(asel);
+                    free(bsel);
+                    free(A);
+                    free(B);
+                    free(want);
+                    free(got);
+                    free(Cin);
+                }
+    }
+    CHECK_MSG(!bad, "products on row selections are bitwise those on copies of the rows");
+}
+
+static void test_row_selections(void)
+{
+    struct kn_pool *pools[3] = {NULL, kn_pool_create(2), kn_pool_create(3)};
+    CHECK(pools[1] && pools[2]);
+    if (pools[1] && pools[2])
+        test_row_selection(pools);
+    kn_pool_destroy(pools[1]);
+    kn_pool_destroy(pools[2]);
+}
+
 /* `test_kernels pool` runs only the thread-pool tests (scripts/test.sh runs
  * them under ThreadSanitizer, where the product tests would take minutes). */
 int main(int argc, char **argv)
@@ -666,5 +752,6 @@ int main(int argc, char **argv)
     test_pool_for();
     test_pool_stress();
     test_packed_b();
+    test_row_selections();
     return check_exit("test_kernels");
 }

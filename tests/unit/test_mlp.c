@@ -971,28 +971,54 @@ static void test_train_step(void)
     };
     for (size_t k = 0; k < sizeof set / sizeof set[0]; k++) {
         const struct setting *st = &set[k];
-        struct mlp a, b;
-        float *xa, *xb;
-        uint8_t *ya, *yb;
+        struct mlp a, b, c;
+        float *xa, *xb, *xc;
+        uint8_t *ya, *yb, *yc;
         make_batch(&a, sizes, 4, CFG_ACT_RELU, st->B, st->B, -1.0, 1.0, 90 + k, &xa, &ya);
         make_batch(&b, sizes, 4, CFG_ACT_RELU, st->B, st->B, -1.0, 1.0, 90 + k, &xb, &yb);
+        make_batch(&c, sizes, 4, CFG_ACT_RELU, st->B, st->B, -1.0, 1.0, 90 + k, &xc, &yc);
         mlp_set_threads(&a, st->threads);
         mlp_set_threads(&b, st->threads);
-        struct rng ra, rb;
+        mlp_set_threads(&c, st->threads);
+        /* c reads its batch in place from a larger set: row i of the batch is
+         * row sel[i] of the set (descending, every other row), rows ld apart
+         * with NaN padding, which would poison anything that read it. */
+        const size_t ld = sizes[0] + 3, nset = 2 * st->B + 1;
+        float *xset = malloc(nset * ld * sizeof(float));
+        size_t *sel = malloc(st->B * sizeof(size_t));
+        for (size_t i = 0; i < nset * ld; i++)
+            xset[i] = NAN;
+        for (size_t i = 0; i < st->B; i++) {
+            sel[i] = nset - 1 - 2 * i;
+            memcpy(xset + sel[i] * ld, xc + i * sizes[0], sizes[0] * sizeof(float));
+        }
+        struct rng ra, rb, rc;
         rng_init(&ra, 5, RNG_STREAM_DROPOUT);
         rng_init(&rb, 5, RNG_STREAM_DROPOUT);
-        double la = 0.0, lb = 0.0;
-        size_t ca = 0, cb = 0;
+        rng_init(&rc, 5, RNG_STREAM_DROPOUT);
+        double la = 0.0, lb = 0.0, lc = 0.0;
+        size_t ca = 0, cb = 0, cc = 0;
         for (int s = 0; s < 4; s++) {
             la = mlp_forward_backward_dropout(&a, xa, ya, st->B, &ca, st->p_in, st->p_hid, &ra);
             mlp_sgd_step(&a, 0.05f, st->momentum, st->decay);
             lb = mlp_train_step(&b, xb, yb, st->B, &cb, st->p_in, st->p_hid, &rb, 0.05f,
                                 st->momentum, st->decay);
+            lc = mlp_train_step_rows(&c, xset, ld, sel, yc, st->B, &cc, st->p_in, st->p_hid, &rc,
+                                     0.05f, st->momentum, st->decay);
             CHECK_MSG(la == lb && ca == cb, "setting %zu step %d: loss %.9g vs %.9g", k, s, la,
                       lb);
+            CHECK_MSG(lc == lb && cc == cb, "setting %zu step %d: rows in place: loss %.9g vs %.9g",
+                      k, s, lc, lb);
         }
         CHECK_MSG(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
                   "setting %zu: parameters differ", k);
+        CHECK_MSG(memcmp(c.params, b.params, c.n_params * sizeof(float)) == 0,
+                  "setting %zu: parameters differ with the rows read in place", k);
+        free(xset);
+        free(sel);
+        free(xc);
+        free(yc);
+        mlp_free(&c);
         if (st->momentum != 0.0f || st->decay != 0.0f)
             CHECK_MSG(memcmp(a.velocity, b.velocity, a.n_params * sizeof(float)) == 0,
                       "setting %zu: velocity differs", k);
