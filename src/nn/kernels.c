@@ -47,7 +47,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* KN_PORTABLE_ONLY leaves out the AVX-512 code (a test build, see
+ * CMakeLists.txt), so that the portable kernels run on an AVX-512 CPU too. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(KN_PORTABLE_ONLY)
 #include <immintrin.h>
 #define KN_HAVE_AVX512 1
 #endif
@@ -300,16 +302,24 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const struc
  * row pointers. Every variant does the same multiply-adds in the same order,
  * so a tile is bitwise the same whether its operands were packed or not.
  *
- * Each variant is its own (non-inlined) function so that it can be compiled
- * for each instruction set by target_clones and exempted from sanitizer
- * instrumentation, which would otherwise keep the accumulators out of
- * registers (50-70x slower under ASan/UBSan). That is safe because it only
- * writes the local tile and reads either the packed buffers (kc * MR and
- * kc * NR floats, kc <= KC, inside the fixed-size arrays of sgemm_blocked)
- * or row segments of the caller's A or B whose first and last element the
- * instrumented caller has read (touch_rows), so the sanitizers check that
- * each segment lies in one object. Every write to the caller's C happens in
- * the instrumented store. */
+ * Two bodies with the same arithmetic. micro_body_vec keeps the accumulators
+ * in GCC vector types of 16 floats, one zmm register each: with a plain
+ * float array (micro_body) GCC kept a second copy of the accumulators on the
+ * stack, zeroed it with rep stos and copied it out on every call, about 100
+ * cycles per tile, 5-6% of a K = 108 product. It is compiled for x86-64-v4
+ * (AVX-512) only; 64-byte vectors on AVX2 or SSE would be split and spilled.
+ * micro_body serves the AVX2 + FMA and baseline clones.
+ *
+ * Each kernel is its own (non-inlined) function so that it can be compiled
+ * for its instruction set and exempted from sanitizer instrumentation,
+ * which would otherwise keep the accumulators out of registers (50-70x
+ * slower under ASan/UBSan). That is safe because it only writes the local
+ * tile and reads either the packed buffers (kc * MR and kc * NR floats,
+ * kc <= KC, inside the fixed-size arrays of sgemm_blocked) or row segments
+ * of the caller's A or B whose first and last element the instrumented
+ * caller has read (touch_rows), so the sanitizers check that each segment
+ * lies in one object. Every write to the caller's C happens in the
+ * instrumented store. */
 static inline __attribute__((always_inline)) void micro_body(size_t kc,
                                                              const float *const a[KN_MR],
                                                              size_t a_cs,
@@ -323,8 +333,8 @@ static inline __attribute__((always_inline)) void micro_body(size_t kc,
             acc[i][j] = 0.0f;
     for (size_t k = 0; k < kc; k++) {
         const float *bk = brow ? brow[k] : b + k * KN_NR;
-        /* Unrolled over rows so that the NR-wide rows of acc (two zmm each
-         * with AVX-512) stay in registers even at -O2. */
+        /* Unrolled over rows so that the NR-wide rows of acc stay in
+         * registers as far as there are registers. */
 #pragma GCC unroll 8
         for (size_t i = 0; i < KN_MR; i++) {
             const float ai = a[i][k * a_cs];
@@ -338,33 +348,123 @@ static inline __attribute__((always_inline)) void micro_body(size_t kc,
             tile[i * KN_NR + j] = acc[i][j];
 }
 
-#define KN_MICRO_ATTRS                                                                        \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),             \
-                   optimize("fp-contract=fast"), noinline, no_sanitize("address", "undefined")))
+/* 16 floats as one GCC vector, moved from and to memory with memcpy (no
+ * alignment assumed); a micro-tile row is KN_NR / 16 of them. */
+typedef float kn_vf __attribute__((vector_size(64)));
+#define KN_VECS (KN_NR / 16)
 
-/* Both panels packed. */
-KN_MICRO_ATTRS static void micro_kernel(size_t kc, const float *restrict ap,
-                                        const float *restrict bp, float *restrict tile)
+static inline __attribute__((always_inline)) void micro_body_vec(size_t kc,
+                                                                 const float *const a[KN_MR],
+                                                                 size_t a_cs,
+                                                                 const float *restrict b,
+                                                                 const float *const *brow,
+                                                                 float *restrict tile)
 {
-    const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7};
-    micro_body(kc, a, KN_MR, bp, NULL, tile);
+    kn_vf acc[KN_MR][KN_VECS];
+    for (size_t i = 0; i < KN_MR; i++)
+        for (size_t v = 0; v < KN_VECS; v++)
+            acc[i][v] = (kn_vf){0};
+    for (size_t k = 0; k < kc; k++) {
+        const float *bk = brow ? brow[k] : b + k * KN_NR;
+        kn_vf bv[KN_VECS];
+        for (size_t v = 0; v < KN_VECS; v++)
+            __builtin_memcpy(&bv[v], bk + 16 * v, sizeof(kn_vf));
+#pragma GCC unroll 8
+        for (size_t i = 0; i < KN_MR; i++) {
+            const float ai = a[i][k * a_cs];
+            for (size_t v = 0; v < KN_VECS; v++)
+                acc[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 8
+    for (size_t i = 0; i < KN_MR; i++)
+        for (size_t v = 0; v < KN_VECS; v++)
+            __builtin_memcpy(tile + i * KN_NR + 16 * v, &acc[i][v], sizeof(kn_vf));
 }
 
-/* op(A) = A (not transposed) read in place: a[i] points at op(A)[i0 + i][p0]. */
-KN_MICRO_ATTRS static void micro_kernel_direct_a(size_t kc, const float *const a[KN_MR],
-                                                 const float *restrict bp,
-                                                 float *restrict tile)
+/* The three kernels for one body and one set of attributes (suffix S):
+ *   micro_kernelS:          both panels packed;
+ *   micro_kernel_direct_aS: op(A) = A (not transposed) read in place, a[i]
+ *                           pointing at op(A)[i0 + i][p0];
+ *   micro_kernel_direct_bS: op(B) = B (not transposed) read in place,
+ *                           brow[k] pointing at op(B)[p0 + k][j0]. */
+#define KN_MICRO_KERNELS(S, ATTRS, BODY)                                                      \
+    ATTRS static void micro_kernel##S(size_t kc, const float *restrict ap,                    \
+                                      const float *restrict bp, float *restrict tile)         \
+    {                                                                                         \
+        const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7}; \
+        BODY(kc, a, KN_MR, bp, NULL, tile);                                                   \
+    }                                                                                         \
+    ATTRS static void micro_kernel_direct_a##S(size_t kc, const float *const a[KN_MR],        \
+                                               const float *restrict bp,                      \
+                                               float *restrict tile)                          \
+    {                                                                                         \
+        BODY(kc, a, 1, bp, NULL, tile);                                                       \
+    }                                                                                         \
+    ATTRS static void micro_kernel_direct_b##S(size_t kc, const float *restrict ap,           \
+                                               const float *const *brow,                      \
+                                               float *restrict tile)                          \
+    {                                                                                         \
+        const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7}; \
+        BODY(kc, a, KN_MR, NULL, brow, tile);                                                 \
+    }
+
+#define KN_MICRO_COMMON optimize("fp-contract=fast"), noinline, no_sanitize("address", "undefined")
+KN_MICRO_KERNELS(_portable,
+                 __attribute__((target_clones("arch=x86-64-v3", "default"), KN_MICRO_COMMON)),
+                 micro_body)
+#if defined(KN_HAVE_AVX512)
+KN_MICRO_KERNELS(_v4, __attribute__((target("arch=x86-64-v4"), KN_MICRO_COMMON)),
+                 micro_body_vec)
+#endif
+
+/* Whether the CPU runs the x86-64-v4 kernels (checked per call: a load and a
+ * test against a tile of hundreds of cycles). */
+static inline bool micro_v4(void)
 {
-    micro_body(kc, a, 1, bp, NULL, tile);
+#if defined(KN_HAVE_AVX512)
+    return __builtin_cpu_supports("x86-64-v4");
+#else
+    return false;
+#endif
 }
 
-/* op(B) = B (not transposed) read in place: brow[k] points at op(B)[p0 + k][j0]. */
-KN_MICRO_ATTRS static void micro_kernel_direct_b(size_t kc, const float *restrict ap,
-                                                 const float *const *brow,
-                                                 float *restrict tile)
+static inline __attribute__((always_inline)) void micro_kernel(size_t kc,
+                                                               const float *restrict ap,
+                                                               const float *restrict bp,
+                                                               float *restrict tile)
 {
-    const float *a[KN_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5, ap + 6, ap + 7};
-    micro_body(kc, a, KN_MR, NULL, brow, tile);
+#if defined(KN_HAVE_AVX512)
+    if (micro_v4()) {
+        micro_kernel_v4(kc, ap, bp, tile);
+        return;
+    }
+#endif
+    micro_kernel_portable(kc, ap, bp, tile);
+}
+
+static inline __attribute__((always_inline)) void micro_kernel_direct_a(
+    size_t kc, const float *const a[KN_MR], const float *restrict bp, float *restrict tile)
+{
+#if defined(KN_HAVE_AVX512)
+    if (micro_v4()) {
+        micro_kernel_direct_a_v4(kc, a, bp, tile);
+        return;
+    }
+#endif
+    micro_kernel_direct_a_portable(kc, a, bp, tile);
+}
+
+static inline __attribute__((always_inline)) void micro_kernel_direct_b(
+    size_t kc, const float *restrict ap, const float *const *brow, float *restrict tile)
+{
+#if defined(KN_HAVE_AVX512)
+    if (micro_v4()) {
+        micro_kernel_direct_b_v4(kc, ap, brow, tile);
+        return;
+    }
+#endif
+    micro_kernel_direct_b_portable(kc, ap, brow, tile);
 }
 
 /* C[0:m, 0:n] = alpha * tile + beta * C, not reading C when beta == 0;
