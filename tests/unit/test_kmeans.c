@@ -127,6 +127,73 @@ static void test_normalize(void)
     CHECK(zeros);
 }
 
+/* The summation order kmeans_normalize_patch promises (four double
+ * accumulators, combined as (s0 + s1) + (s2 + s3), then the tail), written
+ * out plainly: the cached features depend on it bit for bit. */
+static void normalize_reference(float *x, size_t dim, double eps)
+{
+    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= dim; i += 4)
+        for (size_t l = 0; l < 4; l++)
+            s[l] = s[l] + (double)x[i + l];
+    double sum = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; i < dim; i++)
+        sum = sum + (double)x[i];
+    double mean = sum / (double)dim;
+    for (i = 0; i + 4 <= dim; i += 4)
+        for (size_t l = 0; l < 4; l++) {
+            double d = (double)x[i + l] - mean;
+            double dd = d * d;
+            q[l] = q[l] + dd;
+        }
+    double ss = (q[0] + q[1]) + (q[2] + q[3]);
+    for (; i < dim; i++) {
+        double d = (double)x[i] - mean;
+        double dd = d * d;
+        ss = ss + dd;
+    }
+    double var = dim > 1 ? ss / (double)(dim - 1) : 0.0;
+    double inv = 1.0 / sqrt(var + eps);
+    for (i = 0; i < dim; i++) {
+        double v = ((double)x[i] - mean) * inv;
+        x[i] = (float)v;
+    }
+}
+
+/* kmeans_normalize_patch (AVX-512 where the CPU has it) equals the reference
+ * order bit for bit, on lengths across the 4- and 8-wide blocks. The values
+ * mix +-1e17 with small ones, so that sums taken in another order (other
+ * lanes, or the lanes combined otherwise) lose different small terms and
+ * the result changes even after rounding to float; ordinary patches would
+ * hide most order changes, as double sums round far below float. (This
+ * catches a change in the order of the mean's sum. The variance's sum has
+ * only non-negative terms, so its order moves the result by about 1e-16
+ * relative, which rounding to float hides; the code keeps that order too.) */
+static void test_normalize_order(void)
+{
+    struct rng r;
+    rng_init(&r, 3, 1);
+    int bad = 0;
+    for (size_t trial = 0; trial < 4 * 130; trial++) {
+        size_t dim = trial % 130 + 1;
+        float x[130], want[130];
+        for (size_t i = 0; i < dim; i++)
+            x[i] = rng_below(&r, 3) == 0 ? (rng_below(&r, 2) ? 1e17f : -1e17f)
+                                         : (float)rng_range(&r, -8.0, 8.0);
+        memcpy(want, x, dim * sizeof(float));
+        normalize_reference(want, dim, 10.0);
+        kmeans_normalize_patch(x, dim, 10.0);
+        if (memcmp(x, want, dim * sizeof(float)) != 0) {
+            if (!bad)
+                fprintf(stderr, "kmeans_normalize_patch differs from the reference at dim %zu\n",
+                        dim);
+            bad = 1;
+        }
+    }
+    CHECK_MSG(!bad, "patch normalisation sums in the reference order");
+}
+
 static void check_eigen(size_t n, uint64_t seed)
 {
     struct rn_err err = {0};
@@ -730,6 +797,7 @@ int main(void)
 {
     test_params();
     test_normalize();
+    test_normalize_order();
     test_eigen();
     test_zca();
     test_cluster();
