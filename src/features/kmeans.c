@@ -166,8 +166,34 @@ void kmeans_normalize_patch(float *x, size_t dim, double eps)
     for (i = 0; i < dim; i++)
         x[i] = (float)((x[i] - mean) * inv);
 }
+#if defined(KM_HAVE_AVX512)
+/* km_extract_patch for p <= 8: each patch row of p bytes is loaded and
+ * stored with a p-lane mask (no byte or float outside the patch is touched),
+ * the bytes widened to int32 and converted, which is exact. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void
+extract_patch_avx512(const unsigned char *img, size_t p, size_t r, size_t c, float *out)
+{
+    const __mmask16 bytes = (__mmask16)((1u << p) - 1);
+    const __mmask8 lanes = (__mmask8)((1u << p) - 1);
+    for (size_t ch = 0; ch < 3; ch++) {
+        const unsigned char *plane = img + ch * CIFAR_PLANE;
+        for (size_t dy = 0; dy < p; dy++) {
+            __m128i b = _mm_maskz_loadu_epi8(bytes, plane + (r + dy) * CIFAR_SIDE + c);
+            _mm256_mask_storeu_ps(out, lanes, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)));
+            out += p;
+        }
+    }
+}
+#endif
+
 void km_extract_patch(const unsigned char *img, size_t p, size_t r, size_t c, float *out)
 {
+#if defined(KM_HAVE_AVX512)
+    if (p <= 8 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        extract_patch_avx512(img, p, r, c, out);
+        return;
+    }
+#endif
     for (size_t ch = 0; ch < 3; ch++) {
         const unsigned char *plane = img + ch * CIFAR_PLANE;
         for (size_t dy = 0; dy < p; dy++) {

@@ -303,12 +303,12 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const struc
  * so a tile is bitwise the same whether its operands were packed or not.
  *
  * Two bodies with the same arithmetic. micro_body_vec keeps the accumulators
- * in GCC vector types of 16 floats, one zmm register each: with a plain
- * float array (micro_body) GCC kept a second copy of the accumulators on the
- * stack, zeroed it with rep stos and copied it out on every call, about 100
- * cycles per tile, 5-6% of a K = 108 product. It is compiled for x86-64-v4
- * (AVX-512) only; 64-byte vectors on AVX2 or SSE would be split and spilled.
- * micro_body serves the AVX2 + FMA and baseline clones.
+ * in __m512 variables, one zmm register each, and multiplies-adds with
+ * explicit FMA intrinsics: with a plain float array (micro_body) GCC kept a
+ * second copy of the accumulators on the stack, zeroed it with rep stos and
+ * copied it out on every call, about 100 cycles per tile, 5-6% of a K = 108
+ * product. It serves AVX-512 CPUs (x86-64-v4); micro_body, with FMA through
+ * fp-contract=fast, the AVX2 + FMA and baseline clones.
  *
  * Each kernel is its own (non-inlined) function so that it can be compiled
  * for its instruction set and exempted from sanitizer instrumentation,
@@ -348,39 +348,48 @@ static inline __attribute__((always_inline)) void micro_body(size_t kc,
             tile[i * KN_NR + j] = acc[i][j];
 }
 
-/* 16 floats as one GCC vector, moved from and to memory with memcpy (no
- * alignment assumed); a micro-tile row is KN_NR / 16 of them. */
-typedef float kn_vf __attribute__((vector_size(64)));
-#define KN_VECS (KN_NR / 16)
+#if defined(KN_HAVE_AVX512)
+/* Forced inlining of micro_body_vec into its kernels makes GCC 12 crash
+ * (internal compiler error in the sanopt pass) when building with
+ * -fsanitize=address, so sanitizer builds leave it to the compiler; the
+ * arithmetic is the same either way. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KN_VEC_INLINE
+#else
+#define KN_VEC_INLINE always_inline
+#endif
 
-static inline __attribute__((always_inline)) void micro_body_vec(size_t kc,
-                                                                 const float *const a[KN_MR],
-                                                                 size_t a_cs,
-                                                                 const float *restrict b,
-                                                                 const float *const *brow,
-                                                                 float *restrict tile)
+/* micro_body with AVX-512 intrinsics: 16 accumulators of 16 floats, each
+ * updated with one explicit FMA per k, fma(a, b, acc), which is what the
+ * contracted acc += a * b of micro_body computes. */
+__attribute__((target("avx512f"), KN_VEC_INLINE)) static inline void micro_body_vec(size_t kc,
+                                                                    const float *const a[KN_MR],
+                                                                    size_t a_cs,
+                                                                    const float *restrict b,
+                                                                    const float *const *brow,
+                                                                    float *restrict tile)
 {
-    kn_vf acc[KN_MR][KN_VECS];
+    __m512 acc[KN_MR][KN_NR / 16];
     for (size_t i = 0; i < KN_MR; i++)
-        for (size_t v = 0; v < KN_VECS; v++)
-            acc[i][v] = (kn_vf){0};
+        for (size_t v = 0; v < KN_NR / 16; v++)
+            acc[i][v] = _mm512_setzero_ps();
     for (size_t k = 0; k < kc; k++) {
         const float *bk = brow ? brow[k] : b + k * KN_NR;
-        kn_vf bv[KN_VECS];
-        for (size_t v = 0; v < KN_VECS; v++)
-            __builtin_memcpy(&bv[v], bk + 16 * v, sizeof(kn_vf));
+        __m512 bv[KN_NR / 16];
+        for (size_t v = 0; v < KN_NR / 16; v++)
+            bv[v] = _mm512_loadu_ps(bk + 16 * v);
 #pragma GCC unroll 8
         for (size_t i = 0; i < KN_MR; i++) {
-            const float ai = a[i][k * a_cs];
-            for (size_t v = 0; v < KN_VECS; v++)
-                acc[i][v] += ai * bv[v];
+            const __m512 ai = _mm512_set1_ps(a[i][k * a_cs]);
+            for (size_t v = 0; v < KN_NR / 16; v++)
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
     }
-#pragma GCC unroll 8
     for (size_t i = 0; i < KN_MR; i++)
-        for (size_t v = 0; v < KN_VECS; v++)
-            __builtin_memcpy(tile + i * KN_NR + 16 * v, &acc[i][v], sizeof(kn_vf));
+        for (size_t v = 0; v < KN_NR / 16; v++)
+            _mm512_storeu_ps(tile + i * KN_NR + 16 * v, acc[i][v]);
 }
+#endif
 
 /* The three kernels for one body and one set of attributes (suffix S):
  *   micro_kernelS:          both panels packed;
@@ -414,7 +423,9 @@ KN_MICRO_KERNELS(_portable,
                  __attribute__((target_clones("arch=x86-64-v3", "default"), KN_MICRO_COMMON)),
                  micro_body)
 #if defined(KN_HAVE_AVX512)
-KN_MICRO_KERNELS(_v4, __attribute__((target("arch=x86-64-v4"), KN_MICRO_COMMON)),
+KN_MICRO_KERNELS(_v4,
+                 __attribute__((target("arch=x86-64-v4"), noinline,
+                                no_sanitize("address", "undefined"))),
                  micro_body_vec)
 #endif
 

@@ -194,6 +194,39 @@ static void test_normalize_order(void)
     CHECK_MSG(!bad, "patch normalisation sums in the reference order");
 }
 
+/* km_extract_patch (AVX-512 masked loads and stores for patches up to 8
+ * wide where the CPU has them) copies exactly the patch, channel by channel
+ * and row by row, for every size 1-10 at the corners and edges of an image
+ * that is the last thing in its buffer, and writes nothing past the patch. */
+static void test_extract_patch(void)
+{
+    struct rng r;
+    rng_init(&r, 4, 1);
+    unsigned char *img = malloc(CIFAR_IMAGE);
+    for (size_t i = 0; i < CIFAR_IMAGE; i++)
+        img[i] = (unsigned char)rng_below(&r, 256);
+    int bad = 0;
+    for (size_t p = 1; p <= 10; p++) {
+        size_t last = CIFAR_SIDE - p, dim = 3 * p * p;
+        const size_t at[][2] = {{0, 0}, {0, last}, {last, 0}, {last, last}, {last / 2, last / 3}};
+        for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+            float out[3 * 10 * 10 + 1];
+            out[dim] = -1.0f;
+            km_extract_patch(img, p, at[a][0], at[a][1], out);
+            size_t n = 0;
+            for (size_t ch = 0; ch < 3; ch++)
+                for (size_t dy = 0; dy < p; dy++)
+                    for (size_t dx = 0; dx < p; dx++) {
+                        size_t src = ch * CIFAR_PLANE + (at[a][0] + dy) * CIFAR_SIDE + at[a][1] + dx;
+                        bad |= out[n++] != (float)img[src];
+                    }
+            bad |= out[dim] != -1.0f;
+        }
+    }
+    CHECK_MSG(!bad, "patch extraction copies exactly the patch");
+    free(img);
+}
+
 static void check_eigen(size_t n, uint64_t seed)
 {
     struct rn_err err = {0};
@@ -798,6 +831,7 @@ int main(void)
     test_params();
     test_normalize();
     test_normalize_order();
+    test_extract_patch();
     test_eigen();
     test_zca();
     test_cluster();
