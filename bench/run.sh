@@ -468,7 +468,11 @@ verdict() {
 c_gf_r=$(gflops "${R[c]}")
 c_gf_n=$(gflops "${N[c]}")
 c_gf_t=$(gflops "${T[c]}")
-c_pct=$(calc "100 * $c_gf_r / $sgemm")
+# The issue's target is in its own units: its figure "numpy 5.4 s/epoch,
+# about 73% of the 199 GFLOP/s of sgemm" counts the work done (787.97 GFLOP
+# per epoch: no input gradient for the first layer), so the verdict does too.
+c_pct=$(calc "100 * $(gflops_done "${R[c]}") / $sgemm")
+c_pct6=$(calc "100 * $c_gf_r / $sgemm")
 e_ratio=$(calc "${R[e]} / $e_held_mib")
 
 echo
@@ -497,15 +501,15 @@ line "(d) k-means K=1600 encode, ms/image" "$(fmt "${R[d]}" 3)" "$(fmt "${N[d]}"
     "$(fmt "$(rn d)" 3)" "-" "<=0.25 (4x faster)" "$(verdict "$(rn d)" "<=" 0.25)"
 line "(e) augmented run, peak RSS MiB" "$(fmt "${R[e]}" 0)" "-" "-" "-" "-" "<=1.3x held data" "$(verdict "$e_ratio" "<=" 1.3)"
 echo
-echo "(c) GFLOP/s = 6 * (3072*1024 + 1024*512 + 512*10) weights * 50000 samples / epoch seconds = $(calc "$flops_c / 1e9") GFLOP / s:"
-echo "    runner $(fmt "$c_gf_r" 1), numpy $(fmt "$c_gf_n" 1), torch $(fmt "$c_gf_t" 1); numpy sgemm 2048^3 float32: $(fmt "$sgemm" 1)"
-echo "    (sgemm: the best of 5 calls in each of the $reps rounds of (c))"
-echo "    runner = $(fmt "$c_pct" 1)% of sgemm (target >= 85%)"
 # The first layer needs no input gradient (the runner and both peers skip it),
 # so the arithmetic actually done is 2 * 3072*1024 * 50000 less.
 flops_c_done=$(calc "$flops_c - 2 * 3072*1024 * 50000")
-echo "    counting only the work done (no input gradient for the first layer: $(calc "$flops_c_done / 1e9") GFLOP / epoch):"
-echo "    runner $(fmt "$(gflops_done "${R[c]}")" 1) = $(fmt "$(calc "100 * $(gflops_done "${R[c]}") / $sgemm")" 1)% of sgemm, numpy $(fmt "$(gflops_done "${N[c]}")" 1), torch $(fmt "$(gflops_done "${T[c]}")" 1)"
+echo "(c) GFLOP/s = the work done per epoch ($(calc "$flops_c_done / 1e9") GFLOP: forward, weight gradients, input gradients"
+echo "    of layers 2 and 3) / epoch seconds, as the issue counts it; numpy sgemm 2048^3 float32: $(fmt "$sgemm" 1)"
+echo "    (sgemm: the best of 5 calls in each of the $reps rounds of (c))"
+echo "    runner $(fmt "$(gflops_done "${R[c]}")" 1) = $(fmt "$c_pct" 1)% of sgemm (target >= 85%), numpy $(fmt "$(gflops_done "${N[c]}")" 1), torch $(fmt "$(gflops_done "${T[c]}")" 1)"
+echo "    counted as 6 * weights * samples ($(calc "$flops_c / 1e9") GFLOP, crediting the first layer's input gradient):"
+echo "    runner $(fmt "$c_gf_r" 1) = $(fmt "$c_pct6" 1)% of sgemm, numpy $(fmt "$c_gf_n" 1), torch $(fmt "$c_gf_t" 1)"
 echo "(d) $k_n images (8000 train + 2000 test), K=1600, 6x6 patches, stride 1: runner $(fmt "$(calc "${R[d]} * $k_n / 1000")" 2) s (encode stages only, fit excluded),"
 echo "    numpy (bench/kmeans_numpy.py) $(fmt "$(calc "${N[d]} * $k_n / 1000")" 2) s;"
 echo "    numpy / runner per image = $(fmt "$(calc "${N[d]} / ${R[d]}")" 2)x (target >= 4x)"
