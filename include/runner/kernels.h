@@ -28,6 +28,18 @@ struct kn_mat {
     const size_t *rows; /* NULL: the rows in order */
 };
 
+/* A contiguous row-major matrix with rows ld apart, as a kn_mat. */
+static inline struct kn_mat kn_mat_dense(const float *base, size_t ld)
+{
+    return (struct kn_mat){base, ld, NULL};
+}
+
+/* Stored row s of m. */
+static inline const float *kn_mat_row(const struct kn_mat *m, size_t s)
+{
+    return m->base + (m->rows ? m->rows[s] : s) * m->ld;
+}
+
 /* op(B) packed once for many products with the same op(B) (the k-means
  * centroids): kn_pack_b writes kn_packed_b_floats(K, N) floats to bp (64-byte
  * alignment helps), and kn_sgemm_packed_b(trans_a, M, N, K, alpha, A, lda,

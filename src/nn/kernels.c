@@ -107,13 +107,6 @@ static void scale_c(size_t m, size_t n, float beta, float *C, size_t ldc)
     }
 }
 
-/* A stored row of an operand: row s of M is at base + s * ld, or at
- * base + rows[s] * ld for a row selection (see kernels.h). */
-static inline __attribute__((always_inline)) const float *mrow(const struct kn_mat *m, size_t s)
-{
-    return m->base + (m->rows ? m->rows[s] : s) * m->ld;
-}
-
 /* The operand without its first lo stored rows, or its first lo columns. */
 static struct kn_mat mat_skip_rows(struct kn_mat m, size_t lo)
 {
@@ -232,7 +225,7 @@ static inline __attribute__((always_inline)) void pack_a(bool trans, const struc
         if (trans) {
             /* op(A)[i][k] = A[k][i]: up to MR contiguous floats per k. */
             for (size_t k = 0; k < kc; k++) {
-                const float *src = mrow(A, p0 + k) + i0 + q;
+                const float *src = kn_mat_row(A, p0 + k) + i0 + q;
                 for (size_t r = 0; r < KN_MR; r++)
                     dst[k * KN_MR + r] = r < rows ? src[r] : 0.0f;
             }
@@ -240,12 +233,12 @@ static inline __attribute__((always_inline)) void pack_a(bool trans, const struc
             /* op(A)[i][k] = A[i][k]: rows are contiguous in k; transpose. */
             const float *src[KN_MR];
             for (size_t r = 0; r < KN_MR; r++)
-                src[r] = mrow(A, i0 + q + r) + p0;
+                src[r] = kn_mat_row(A, i0 + q + r) + p0;
             transpose8(src, kc, dst, KN_MR);
         } else {
             /* Edge panel: zero padding, plain loops. */
             for (size_t r = 0; r < KN_MR; r++) {
-                const float *src = r < rows ? mrow(A, i0 + q + r) + p0 : NULL;
+                const float *src = r < rows ? kn_mat_row(A, i0 + q + r) + p0 : NULL;
                 for (size_t k = 0; k < kc; k++)
                     dst[k * KN_MR + r] = src ? src[k] : 0.0f;
             }
@@ -265,7 +258,7 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const struc
         if (!trans) {
             /* op(B)[k][j] = B[k][j]: up to NR contiguous floats per k. */
             for (size_t k = 0; k < kc; k++) {
-                const float *src = mrow(B, p0 + k) + j0 + q;
+                const float *src = kn_mat_row(B, p0 + k) + j0 + q;
                 if (cols == KN_NR) {
                     for (size_t c = 0; c < KN_NR; c++)
                         dst[k * KN_NR + c] = src[c];
@@ -280,13 +273,13 @@ static inline __attribute__((always_inline)) void pack_b(bool trans, const struc
             for (size_t c = 0; c < KN_NR; c += 16) {
                 const float *src[16];
                 for (size_t r = 0; r < 16; r++)
-                    src[r] = mrow(B, j0 + q + c + r) + p0;
+                    src[r] = kn_mat_row(B, j0 + q + c + r) + p0;
                 transpose16_rows(src, kc, dst + c, KN_NR);
             }
         } else {
             /* Edge panel: zero padding, plain loops. */
             for (size_t c = 0; c < KN_NR; c++) {
-                const float *src = c < cols ? mrow(B, j0 + q + c) + p0 : NULL;
+                const float *src = c < cols ? kn_mat_row(B, j0 + q + c) + p0 : NULL;
                 for (size_t k = 0; k < kc; k++)
                     dst[k * KN_NR + c] = src ? src[k] : 0.0f;
             }
@@ -577,7 +570,7 @@ static inline __attribute__((always_inline)) void multiply_direct_a(
     for (size_t ir = 0; ir < full; ir += KN_MR) {
         const float *a[KN_MR];
         for (size_t i = 0; i < KN_MR; i++)
-            a[i] = mrow(A, i0 + ir + i) + p0;
+            a[i] = kn_mat_row(A, i0 + ir + i) + p0;
         touch_rows(a, KN_MR, kc);
         for (size_t jr = 0; jr < nc; jr += KN_NR) {
             size_t n = min_size(KN_NR, nc - jr);
@@ -605,7 +598,7 @@ static inline __attribute__((always_inline)) void multiply_direct_b(
     if (full < nc)
         pack_b(false, B, p0, j0 + full, kc, nc - full, bp);
     for (size_t k = 0; k < kc; k++)
-        brow[k] = mrow(B, p0 + k) + j0;
+        brow[k] = kn_mat_row(B, p0 + k) + j0;
     if (full > 0)
         touch_rows(brow, kc, full);
     for (size_t jr = 0; jr < full; jr += KN_NR) {
@@ -691,7 +684,7 @@ size_t kn_packed_b_floats(size_t K, size_t N)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, float *bp)
 {
-    const struct kn_mat Bm = {B, ldb, NULL};
+    const struct kn_mat Bm = kn_mat_dense(B, ldb);
     size_t np = padded_n(N);
     for (size_t pc = 0; pc < K; pc += KN_KC) {
         size_t kc = min_size(KN_KC, K - pc);
@@ -706,7 +699,7 @@ static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alp
 {
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float tile[KN_MR * KN_NR];
-    const struct kn_mat Am = {A, lda, NULL};
+    const struct kn_mat Am = kn_mat_dense(A, lda);
     size_t np = padded_n(N);
 
     for (size_t pc = 0; pc < K; pc += KN_KC) {
@@ -745,8 +738,8 @@ void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float al
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    sgemm_blocked(trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
-                  (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
+    sgemm_blocked(trans_a, trans_b, M, N, K, alpha, kn_mat_dense(A, lda),
+                  kn_mat_dense(B, ldb), beta, C, ldc);
 }
 
 /* ---- multi-threaded sgemm ------------------------------------------------
@@ -935,8 +928,8 @@ void kn_sgemm_mt(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                  float beta, float *C, size_t ldc)
 {
-    kn_sgemm_mt_mat(threads, trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
-                    (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
+    kn_sgemm_mt_mat(threads, trans_a, trans_b, M, N, K, alpha, kn_mat_dense(A, lda),
+                    kn_mat_dense(B, ldb), beta, C, ldc);
 }
 
 void kn_sgemm_mt_mat(size_t threads, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
@@ -1202,8 +1195,8 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
                    size_t K, float alpha, const float *A, size_t lda, const float *B,
                    size_t ldb, float beta, float *C, size_t ldc)
 {
-    kn_sgemm_pool_mat(pool, trans_a, trans_b, M, N, K, alpha, (struct kn_mat){A, lda, NULL},
-                      (struct kn_mat){B, ldb, NULL}, beta, C, ldc);
+    kn_sgemm_pool_mat(pool, trans_a, trans_b, M, N, K, alpha, kn_mat_dense(A, lda),
+                      kn_mat_dense(B, ldb), beta, C, ldc);
 }
 
 void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, size_t task),

@@ -174,18 +174,6 @@ static void matmul(const struct mlp *m, bool trans_a, bool trans_b, size_t M, si
     matmul_ab(m, trans_a, trans_b, M, N, K, 1.0f, A, B, 0.0f, C, ldc);
 }
 
-/* A contiguous row-major matrix with rows ld apart, as a kn_mat. */
-static struct kn_mat dense(const float *p, size_t ld)
-{
-    return (struct kn_mat){p, ld, NULL};
-}
-
-/* Row i of a batch given as a kn_mat. */
-static const float *batch_row(const struct kn_mat *x, size_t i)
-{
-    return x->base + (x->rows ? x->rows[i] : i) * x->ld;
-}
-
 void mlp_init_params(struct mlp *m, struct rng *r)
 {
     /* Draw order: layer 0's W row by row, then layer 1's W, ... */
@@ -298,12 +286,12 @@ static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hi
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
-        matmul(m, false, true, B, n_out, n_in, in, dense(m->W[l], n_in), z, n_out);
+        matmul(m, false, true, B, n_out, n_in, in, kn_mat_dense(m->W[l], n_in), z, n_out);
         bias_act(z, m->b[l], B, n_out, m->act, hidden);
-        in = dense(z, n_out);
+        in = kn_mat_dense(z, n_out);
         if (hidden && p_hidden > 0.0f) {
             dropout_forward(z, m->hid_drop[l], m->hid_keep[l], B * n_out, p_hidden, r);
-            in = dense(m->hid_drop[l], n_out);
+            in = kn_mat_dense(m->hid_drop[l], n_out);
         }
     }
     return m->out[m->n_layers - 1];
@@ -311,7 +299,7 @@ static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hi
 
 const float *mlp_forward(struct mlp *m, const float *x, size_t B)
 {
-    return forward(m, dense(x, m->sizes[0]), B, 0.0f, NULL);
+    return forward(m, kn_mat_dense(x, m->sizes[0]), B, 0.0f, NULL);
 }
 
 double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
@@ -365,9 +353,9 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
          * same row-major order); the caller's x is left as it is. */
         size_t n0 = m->sizes[0];
         for (size_t i = 0; i < B; i++)
-            dropout_forward(batch_row(&x, i), m->in_drop + i * n0, m->in_keep + i * n0, n0,
+            dropout_forward(kn_mat_row(&x, i), m->in_drop + i * n0, m->in_keep + i * n0, n0,
                             p_input, r);
-        x = dense(m->in_drop, n0);
+        x = kn_mat_dense(m->in_drop, n0);
     }
     const float *logits = forward(m, x, B, p_hidden, r);
     /* dlogits (B, classes) go to the probs scratch. */
@@ -377,9 +365,10 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
     for (size_t l = L; l-- > 0;) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
         /* The input of layer l as the forward pass used it, after dropout. */
+        /* (B, n_in) */
         struct kn_mat in = l == 0            ? x
-                           : p_hidden > 0.0f ? dense(m->hid_drop[l - 1], n_in)
-                                             : dense(m->out[l - 1], n_in); /* (B, n_in) */
+                           : p_hidden > 0.0f ? kn_mat_dense(m->hid_drop[l - 1], n_in)
+                                             : kn_mat_dense(m->out[l - 1], n_in);
 
         /* db (n_out) = column sums of delta. */
         float *db = m->db[l];
@@ -394,8 +383,8 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
          * before dW so that the fused update below may overwrite W. */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
         if (l > 0) {
-            matmul(m, false, false, B, n_in, n_out, dense(delta, n_out), dense(m->W[l], n_in),
-                   prev, n_in);
+            matmul(m, false, false, B, n_in, n_out, kn_mat_dense(delta, n_out),
+                   kn_mat_dense(m->W[l], n_in), prev, n_in);
             if (p_hidden > 0.0f)
                 dropout_backward(prev, m->hid_keep[l - 1], B * n_in, p_hidden);
             act_backward(prev, m->out[l - 1], B, n_in, m->act);
@@ -404,14 +393,15 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
             /* Plain SGD folded into the product: W = W - lr delta^T in, and
              * b = b - lr db; rounded as mlp_sgd_step rounds (see mlp_train_step). */
             const float lr = *fused_lr;
-            matmul_ab(m, true, false, n_out, n_in, B, -lr, dense(delta, n_out), in, 1.0f,
-                      m->W[l], n_in);
+            matmul_ab(m, true, false, n_out, n_in, B, -lr, kn_mat_dense(delta, n_out), in,
+                      1.0f, m->W[l], n_in);
             float *b = m->b[l];
             for (size_t j = 0; j < n_out; j++)
                 b[j] -= lr * db[j];
         } else {
             /* dW (n_out, n_in) = delta^T (n_out, B) x in (B, n_in). */
-            matmul(m, true, false, n_out, n_in, B, dense(delta, n_out), in, m->dW[l], n_in);
+            matmul(m, true, false, n_out, n_in, B, kn_mat_dense(delta, n_out), in, m->dW[l],
+                   n_in);
         }
         if (l == 0)
             break;
@@ -423,7 +413,8 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
 double mlp_forward_backward(struct mlp *m, const float *x, const uint8_t *y, size_t B,
                             size_t *correct)
 {
-    return forward_backward(m, dense(x, m->sizes[0]), y, B, correct, 0.0f, 0.0f, NULL, NULL);
+    return forward_backward(m, kn_mat_dense(x, m->sizes[0]), y, B, correct, 0.0f, 0.0f, NULL,
+                            NULL);
 }
 
 double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t *y, size_t B,
@@ -433,8 +424,8 @@ double mlp_forward_backward_dropout(struct mlp *m, const float *x, const uint8_t
     assert(p_input >= 0.0f && p_input < 1.0f);
     assert(p_hidden >= 0.0f && p_hidden < 1.0f);
     assert(r || (p_input == 0.0f && p_hidden == 0.0f));
-    return forward_backward(m, dense(x, m->sizes[0]), y, B, correct, p_input, p_hidden, r,
-                            NULL);
+    return forward_backward(m, kn_mat_dense(x, m->sizes[0]), y, B, correct, p_input, p_hidden,
+                            r, NULL);
 }
 
 /* Elements per task of the threaded SGD step, and the least number of
