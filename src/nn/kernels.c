@@ -219,17 +219,28 @@ static inline __attribute__((always_inline)) void pack_a(bool trans, const struc
                                                          size_t i0, size_t p0, size_t mc,
                                                          size_t kc, float *restrict ap)
 {
+    if (trans) {
+        /* op(A)[i][k] = A[k][i]: row p0 + k of A holds the mc values of k
+         * for all panels, so it is read once, front to back, and dealt out
+         * MR floats per panel (panel by panel, each k's reads would jump a
+         * row of A per MR floats). A full panel's MR floats are one vector
+         * copy; with the padding test GCC makes them MR scalar moves. */
+        size_t full = mc / KN_MR * KN_MR;
+        for (size_t k = 0; k < kc; k++) {
+            const float *src = kn_mat_row(A, p0 + k) + i0;
+            for (size_t q = 0; q < full; q += KN_MR)
+                for (size_t r = 0; r < KN_MR; r++)
+                    ap[q * kc + k * KN_MR + r] = src[q + r];
+            if (full < mc)
+                for (size_t r = 0; r < KN_MR; r++)
+                    ap[full * kc + k * KN_MR + r] = full + r < mc ? src[full + r] : 0.0f;
+        }
+        return;
+    }
     for (size_t q = 0; q < mc; q += KN_MR) {
         size_t rows = min_size(KN_MR, mc - q);
         float *dst = ap + q * kc;
-        if (trans) {
-            /* op(A)[i][k] = A[k][i]: up to MR contiguous floats per k. */
-            for (size_t k = 0; k < kc; k++) {
-                const float *src = kn_mat_row(A, p0 + k) + i0 + q;
-                for (size_t r = 0; r < KN_MR; r++)
-                    dst[k * KN_MR + r] = r < rows ? src[r] : 0.0f;
-            }
-        } else if (rows == KN_MR) {
+        if (rows == KN_MR) {
             /* op(A)[i][k] = A[i][k]: rows are contiguous in k; transpose. */
             const float *src[KN_MR];
             for (size_t r = 0; r < KN_MR; r++)
@@ -506,6 +517,23 @@ static inline __attribute__((always_inline)) void store_tile(const float *restri
     }
 }
 
+/* Asks for the cache lines of the C tile C[0:m, 0:n] (n <= NR) before the
+ * micro-kernel runs, so that store_tile does not wait for them: in a fused
+ * weight update C is the whole weight matrix (12 MiB for 3072 -> 1024),
+ * read and written once per batch from L3 or memory. A tile row spans at
+ * most three cache lines. A prefetch is a hint: it never faults and
+ * changes no value. */
+static inline __attribute__((always_inline)) void prefetch_tile(const float *C, size_t ldc,
+                                                                size_t m, size_t n)
+{
+    for (size_t i = 0; i < m; i++) {
+        const float *c = C + i * ldc;
+        __builtin_prefetch(c, 1, 3);
+        __builtin_prefetch(c + n / 2, 1, 3);
+        __builtin_prefetch(c + n - 1, 1, 3);
+    }
+}
+
 /* The two inner loops: C[0:mc, 0:nc] (= alpha * ap^T bp + beta * C) from a
  * packed op(A) block ap (mc x kc) and packed op(B) panels bp (kc x nc), tile
  * by tile: each B panel stays in L1 while the A panels stream past it. */
@@ -517,6 +545,7 @@ static inline __attribute__((always_inline)) void multiply_packed(
         size_t n = min_size(KN_NR, nc - jr);
         for (size_t ir = 0; ir < mc; ir += KN_MR) {
             size_t m = min_size(KN_MR, mc - ir);
+            prefetch_tile(C + ir * ldc + jr, ldc, m, n);
             micro_kernel(kc, ap + ir * kc, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
         }
@@ -574,6 +603,7 @@ static inline __attribute__((always_inline)) void multiply_direct_a(
         touch_rows(a, KN_MR, kc);
         for (size_t jr = 0; jr < nc; jr += KN_NR) {
             size_t n = min_size(KN_NR, nc - jr);
+            prefetch_tile(C + ir * ldc + jr, ldc, KN_MR, n);
             micro_kernel_direct_a(kc, a, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, KN_MR, n);
         }
@@ -603,6 +633,7 @@ static inline __attribute__((always_inline)) void multiply_direct_b(
         touch_rows(brow, kc, full);
     for (size_t jr = 0; jr < full; jr += KN_NR) {
         for (size_t ir = 0; ir < mc; ir += KN_MR) {
+            prefetch_tile(C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir), KN_NR);
             micro_kernel_direct_b(kc, ap + ir * kc, brow, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir),
                        KN_NR);
