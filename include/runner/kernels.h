@@ -52,6 +52,10 @@ void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
                        const float *A, size_t lda, const float *bp, float beta, float *C,
                        size_t ldc);
 
+/* kn_unpack_b: the inverse of kn_pack_b; writes op(B) (K x N) back into B
+ * (row stride ldb) from bp, leaving B's other elements alone. */
+void kn_unpack_b(bool trans_b, size_t K, size_t N, const float *bp, float *B, size_t ldb);
+
 void kn_sgemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta,
                   float *C, size_t ldc);
@@ -109,6 +113,25 @@ size_t kn_sgemm_pool_threads(const struct kn_pool *pool, size_t M, size_t N, siz
 void kn_sgemm_pool_mat(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
                        size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
                        float *C, size_t ldc);
+
+/* A matrix kept packed between products (mlp keeps its first layer's
+ * weights so while it trains; see mlp.h).
+ *
+ * kn_sgemm_pool_packed_b: kn_sgemm_packed_b on the pool's threads, with
+ * op(A) given as a kn_mat; bitwise the same as kn_sgemm on the unpacked
+ * op(B), for every number of threads.
+ *
+ * kn_sgemm_pool_add_packed: P += alpha A^T B, where P is an M x N matrix held
+ * in bp the way kn_pack_b(false, M, N, P, ...) packs it, A is K x M and B is
+ * K x N (row selections allowed), K <= KN_SGEMM_KC, and scratch has room
+ * for kn_packed_b_floats(K, N) floats (B packed). Each element of P is
+ * rounded as kn_sgemm(true, false, M, N, K, alpha, A, B, 1, P) rounds it
+ * (bitwise the same), for every number of threads. */
+void kn_sgemm_pool_packed_b(struct kn_pool *pool, bool trans_a, size_t M, size_t N, size_t K,
+                            float alpha, struct kn_mat A, const float *bp, float beta, float *C,
+                            size_t ldc);
+void kn_sgemm_pool_add_packed(struct kn_pool *pool, size_t M, size_t N, size_t K, float alpha,
+                              struct kn_mat A, struct kn_mat B, float *bp, float *scratch);
 
 /* fn(ctx, t) for every t in [0, n_tasks), on the caller's thread and up to
  * n_tasks - 1 workers of the pool (pool NULL: the caller's thread alone, in

@@ -47,6 +47,16 @@ struct mlp {
     float **hid_drop;            /* [l], l < n_layers-1: (max_batch, sizes[l+1]) out[l]
                                   * after dropout; [n_layers-1] is NULL */
     uint8_t **hid_keep;          /* [l]: mask for hid_drop[l], same shape */
+    /* Layer 0's W^T, packed for the matrix kernels (kn_pack_b), kept while
+     * plain SGD trains (mlp_train_step) so that neither the forward pass
+     * nor the fused update re-arranges W[0] every batch. w0_state says how
+     * it relates to W[0]: */
+    float *w0_packed;
+    float *delta0_packed;        /* scratch: layer 0's delta packed for the update */
+    enum { MLP_W0_NONE, /* not in use, or out of date: W[0] holds the weights */
+           MLP_W0_SAME, /* the same values as W[0] */
+           MLP_W0_AHEAD /* newer than W[0] (mlp_sync_params brings W[0] up) */
+    } w0_state;
 };
 
 int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
@@ -61,6 +71,16 @@ void mlp_free(struct mlp *m);
  * changes. The SGD update of large models runs on them too; the other work
  * (bias, activation, softmax, dropout masks) stays on the caller's thread. Not to be called while another thread uses m. */
 void mlp_set_threads(struct mlp *m, size_t threads);
+
+/* Plain SGD steps (mlp_train_step with momentum = weight_decay = 0) update
+ * layer 0's weights in the packed copy m->w0_packed only, so W[0] (and
+ * params) may lag behind until mlp_sync_params copies them back. Every
+ * function declared here reads the current weights whatever the state; code
+ * that reads m->params, m->W or m->velocity itself (checkpoints, checks)
+ * calls mlp_sync_params first, and code that writes params itself calls
+ * mlp_params_changed afterwards. */
+void mlp_sync_params(struct mlp *m);
+void mlp_params_changed(struct mlp *m);
 
 /* He-normal weights for ReLU, Xavier/Glorot-uniform for tanh and sigmoid;
  * zero biases; zero velocity. */

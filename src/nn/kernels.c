@@ -42,6 +42,7 @@
  * function is reentrant (safe to call from several threads at once). */
 #include "runner/kernels.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -105,6 +106,21 @@ static void scale_c(size_t m, size_t n, float beta, float *C, size_t ldc)
                 c[j] *= beta;
         }
     }
+}
+
+/* Completes a product that needs no multiply and returns true: nothing to
+ * do for M or N = 0, C = beta * C for K = 0 or alpha = 0 (BLAS semantics:
+ * A and B unread). */
+static bool trivial_product(size_t M, size_t N, size_t K, float alpha, float beta, float *C,
+                            size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return true;
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return true;
+    }
+    return false;
 }
 
 /* The operand without its first lo stored rows, or its first lo columns. */
@@ -536,15 +552,26 @@ static inline __attribute__((always_inline)) void prefetch_tile(const float *C, 
 
 /* The two inner loops: C[0:mc, 0:nc] (= alpha * ap^T bp + beta * C) from a
  * packed op(A) block ap (mc x kc) and packed op(B) panels bp (kc x nc), tile
- * by tile: each B panel stays in L1 while the A panels stream past it. */
+ * by tile: each B panel stays in L1 while the A panels stream past it.
+ * With prefetch_b, the tiles of one panel between them ask for the next
+ * panel (for panels packed long before, such as mlp's layer-0 weights,
+ * which come from L3 or memory; panels packed just now are in L2). */
 static inline __attribute__((always_inline)) void multiply_packed(
     size_t mc, size_t nc, size_t kc, const float *ap, const float *bp, float alpha, float beta,
-    float *C, size_t ldc, float *restrict tile)
+    float *C, size_t ldc, float *restrict tile, bool prefetch_b)
 {
+    /* Floats of the next panel each tile prefetches: a 16-float line at a time. */
+    size_t tiles = (mc + KN_MR - 1) / KN_MR, per_tile = (kc * KN_NR / tiles + 15) / 16 * 16;
     for (size_t jr = 0; jr < nc; jr += KN_NR) {
         size_t n = min_size(KN_NR, nc - jr);
         for (size_t ir = 0; ir < mc; ir += KN_MR) {
             size_t m = min_size(KN_MR, mc - ir);
+            if (prefetch_b && jr + KN_NR < nc) {
+                const float *next = bp + (jr + KN_NR) * kc;
+                size_t lo = ir / KN_MR * per_tile, hi = min_size(lo + per_tile, kc * KN_NR);
+                for (size_t f = lo; f < hi; f += 16)
+                    __builtin_prefetch(next + f, 0, 2);
+            }
             prefetch_tile(C + ir * ldc + jr, ldc, m, n);
             micro_kernel(kc, ap + ir * kc, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
@@ -642,7 +669,7 @@ static inline __attribute__((always_inline)) void multiply_direct_b(
             brow[k] += KN_NR;
     }
     if (full < nc)
-        multiply_packed(mc, nc - full, kc, ap, bp, alpha, beta, C + full, ldc, tile);
+        multiply_packed(mc, nc - full, kc, ap, bp, alpha, beta, C + full, ldc, tile, false);
 }
 
 /* The blocked driver (see the top of the file); M, N, K >= 1, alpha != 0. */
@@ -680,7 +707,7 @@ static void sgemm_blocked(bool trans_a, bool trans_b, size_t M, size_t N, size_t
                                       tile);
                 } else {
                     pack_a(trans_a, &A, ic, pc, mc, kc, ap);
-                    multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, c, ldc, tile);
+                    multiply_packed(mc, nc, kc, ap, bp, alpha, beta_k, c, ldc, tile, false);
                 }
             }
         }
@@ -723,24 +750,33 @@ void kn_pack_b(bool trans_b, size_t K, size_t N, const float *B, size_t ldb, flo
     }
 }
 
+/* C (M x N) = alpha op(A) P + beta C, where P is columns n0 .. n0 + N of
+ * the K x n_total matrix that bp holds packed (n0 a multiple of NR). */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
-                           const float *A, size_t lda, const float *bp, float beta, float *C,
-                           size_t ldc)
+                           struct kn_mat A, const float *bp, size_t n0, size_t n_total,
+                           float beta, float *C, size_t ldc)
 {
     _Alignas(64) float ap[KN_MC * KN_KC];
     _Alignas(64) float tile[KN_MR * KN_NR];
-    const struct kn_mat Am = kn_mat_dense(A, lda);
-    size_t np = padded_n(N);
+    size_t np = padded_n(n_total);
+    /* op(A) in place for narrow C, as in sgemm_blocked. */
+    const bool direct_a = !trans_a && N <= KN_DIRECT_A_MAX_NC;
 
     for (size_t pc = 0; pc < K; pc += KN_KC) {
         size_t kc = min_size(KN_KC, K - pc);
         float beta_k = pc == 0 ? beta : 1.0f;
-        const float *bk = bp + pc * np;
+        const float *bk = bp + pc * np + n0 * kc;
         for (size_t ic = 0; ic < M; ic += KN_MC) {
             size_t mc = min_size(KN_MC, M - ic);
-            pack_a(trans_a, &Am, ic, pc, mc, kc, ap);
-            multiply_packed(mc, N, kc, ap, bk, alpha, beta_k, C + ic * ldc, ldc, tile);
+            if (direct_a) {
+                multiply_direct_a(mc, N, kc, &A, ic, pc, bk, alpha, beta_k, C + ic * ldc, ldc,
+                                  ap, tile);
+            } else {
+                pack_a(trans_a, &A, ic, pc, mc, kc, ap);
+                multiply_packed(mc, N, kc, ap, bk, alpha, beta_k, C + ic * ldc, ldc, tile,
+                                true);
+            }
         }
     }
 }
@@ -749,26 +785,71 @@ void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
                        const float *A, size_t lda, const float *bp, float beta, float *C,
                        size_t ldc)
 {
-    if (M == 0 || N == 0)
+    if (trivial_product(M, N, K, alpha, beta, C, ldc))
         return;
-    if (K == 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return;
+    sgemm_packed_b(trans_a, M, N, K, alpha, kn_mat_dense(A, lda), bp, 0, N, beta, C, ldc);
+}
+
+void kn_unpack_b(bool trans_b, size_t K, size_t N, const float *bp, float *B, size_t ldb)
+{
+    size_t np = padded_n(N);
+    for (size_t pc = 0; pc < K; pc += KN_KC) {
+        size_t kc = min_size(KN_KC, K - pc);
+        for (size_t q = 0; q < N; q += KN_NR) {
+            size_t cols = min_size(KN_NR, N - q);
+            const float *panel = bp + pc * np + q * kc;
+            for (size_t k = 0; k < kc; k++)
+                for (size_t c = 0; c < cols; c++) {
+                    /* op(B)[pc + k][q + c] */
+                    float v = panel[k * KN_NR + c];
+                    if (trans_b)
+                        B[(q + c) * ldb + pc + k] = v;
+                    else
+                        B[(pc + k) * ldb + q + c] = v;
+                }
+        }
     }
-    sgemm_packed_b(trans_a, M, N, K, alpha, A, lda, bp, beta, C, ldc);
+}
+
+/* Rows r0 .. r0 + mr of P += alpha A^T B, P (M x N) packed in bp as kn_pack_b
+ * packs a K' = M by N matrix, A (K x M), B (K x N) packed in bk as
+ * kn_pack_b(false, K, N, ...) packs it, K <= KC; r0 and mr multiples of MC
+ * (mr may end at M), so no tile crosses a K' block of P. A tile of P is MR
+ * consecutive rows of one panel: NR-float rows, one contiguous 1 KiB block.
+ * op(A) = A^T is packed once per MC rows. Every element is summed as
+ * sgemm_blocked sums it (one K block, then alpha * sum + 1 * P). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void add_packed_rows(size_t M, size_t N, size_t K, float alpha, struct kn_mat A,
+                            const float *bk, float *bp, size_t r0, size_t mr)
+{
+    _Alignas(64) float ap[KN_MC * KN_KC];
+    _Alignas(64) float tile[KN_MR * KN_NR];
+    size_t np = padded_n(N);
+
+    for (size_t ic = r0; ic < r0 + mr; ic += KN_MC) {
+        size_t mc = min_size(KN_MC, r0 + mr - ic);
+        pack_a(true, &A, ic, 0, mc, K, ap);
+        for (size_t jr = 0; jr < N; jr += KN_NR) {
+            size_t n = min_size(KN_NR, N - jr);
+            for (size_t ir = 0; ir < mc; ir += KN_MR) {
+                size_t m = min_size(KN_MR, mc - ir);
+                size_t row = ic + ir, pc = row / KN_KC * KN_KC;
+                size_t kc = min_size(KN_KC, M - pc);
+                float *c = bp + pc * np + jr * kc + (row - pc) * KN_NR;
+                prefetch_tile(c, KN_NR, m, n);
+                micro_kernel(K, ap + ir * K, bk + jr * K, tile);
+                store_tile(tile, alpha, 1.0f, c, KN_NR, m, n);
+            }
+        }
+    }
 }
 
 void kn_sgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, float alpha,
               const float *A, size_t lda, const float *B, size_t ldb, float beta,
               float *C, size_t ldc)
 {
-    if (M == 0 || N == 0)
+    if (trivial_product(M, N, K, alpha, beta, C, ldc))
         return;
-    /* Nothing to multiply: C = beta * C (BLAS semantics: A and B unread). */
-    if (K == 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return;
-    }
     sgemm_blocked(trans_a, trans_b, M, N, K, alpha, kn_mat_dense(A, lda),
                   kn_mat_dense(B, ldb), beta, C, ldc);
 }
@@ -831,6 +912,7 @@ struct sgemm_plan {
     size_t M, N, K;
     float alpha, beta;
     struct kn_mat A, B;
+    const float *bp;    /* op(B) packed (kn_sgemm_pool_packed_b; then B unused), or NULL */
     float *C;
     size_t ldc;
     bool split_cols;    /* chunks are column ranges (else row ranges) */
@@ -877,13 +959,8 @@ static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops, bo
                       bool trans_b, size_t M, size_t N, size_t K, float alpha,
                       struct kn_mat A, struct kn_mat B, float beta, float *C, size_t ldc)
 {
-    if (M == 0 || N == 0)
+    if (trivial_product(M, N, K, alpha, beta, C, ldc))
         return false;
-    /* Nothing to multiply: C = beta * C (BLAS semantics: A and B unread). */
-    if (K == 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return false;
-    }
     *p = (struct sgemm_plan){.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
                              .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
                              .ldc = ldc};
@@ -915,7 +992,14 @@ static void run_chunk(const struct sgemm_plan *p, size_t c)
 {
     size_t dim = p->split_cols ? p->N : p->M;
     size_t lo = c * p->chunk, n = min_size(p->chunk, dim - lo);
-    if (p->split_cols) {
+    if (p->bp && p->split_cols) {
+        sgemm_packed_b(p->trans_a, p->M, n, p->K, p->alpha, p->A, p->bp, lo, p->N, p->beta,
+                       p->C + lo, p->ldc);
+    } else if (p->bp) {
+        struct kn_mat A = p->trans_a ? mat_skip_cols(p->A, lo) : mat_skip_rows(p->A, lo);
+        sgemm_packed_b(p->trans_a, n, p->N, p->K, p->alpha, A, p->bp, 0, p->N, p->beta,
+                       p->C + lo * p->ldc, p->ldc);
+    } else if (p->split_cols) {
         /* Columns lo..lo+n of op(B) and C. */
         struct kn_mat B = p->trans_b ? mat_skip_rows(p->B, lo) : mat_skip_cols(p->B, lo);
         sgemm_blocked(p->trans_a, p->trans_b, p->M, n, p->K, p->alpha, p->A, B, p->beta,
@@ -1228,6 +1312,75 @@ void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, s
 {
     kn_sgemm_pool_mat(pool, trans_a, trans_b, M, N, K, alpha, kn_mat_dense(A, lda),
                       kn_mat_dense(B, ldb), beta, C, ldc);
+}
+
+void kn_sgemm_pool_packed_b(struct kn_pool *pool, bool trans_a, size_t M, size_t N, size_t K,
+                            float alpha, struct kn_mat A, const float *bp, float beta, float *C,
+                            size_t ldc)
+{
+    if (trivial_product(M, N, K, alpha, beta, C, ldc))
+        return;
+    struct sgemm_plan p = {.trans_a = trans_a, .M = M, .N = N, .K = K, .alpha = alpha,
+                           .beta = beta, .A = A, .bp = bp, .C = C, .ldc = ldc};
+    atomic_init(&p.next, 0);
+    plan_split(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD);
+    if (p.threads == 1) {
+        sgemm_packed_b(trans_a, M, N, K, alpha, A, bp, 0, N, beta, C, ldc);
+        return;
+    }
+    struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.pending, 0);
+    pool_run(pool, &job, p.threads - 1);
+}
+
+struct add_packed_job {
+    size_t M, N, K;
+    float alpha;
+    struct kn_mat A, B;
+    float *bk; /* B packed */
+    float *bp;
+};
+
+/* Task t: panel t (NR columns) of B into bk. */
+static void pack_b_task(void *ctx, size_t t)
+{
+    const struct add_packed_job *j = ctx;
+    size_t j0 = t * KN_NR;
+    pack_b(false, &j->B, 0, j0, j->K, min_size(KN_NR, j->N - j0), j->bk + j0 * j->K);
+}
+
+/* Task t: rows t MC .. (t + 1) MC of P. */
+static void add_packed_task(void *ctx, size_t t)
+{
+    const struct add_packed_job *j = ctx;
+    size_t r0 = t * KN_MC;
+    add_packed_rows(j->M, j->N, j->K, j->alpha, j->A, j->bk, j->bp, r0,
+                    min_size(KN_MC, j->M - r0));
+}
+
+/* B is packed first, once for all rows of P (its rows are read by every
+ * MC rows; in place, rows 4 KiB apart (1024 columns) all fall into the same
+ * few L1 sets and the micro-kernel reads them from L2). */
+void kn_sgemm_pool_add_packed(struct kn_pool *pool, size_t M, size_t N, size_t K, float alpha,
+                              struct kn_mat A, struct kn_mat B, float *bp, float *scratch)
+{
+    assert(K <= KN_KC);
+    if (M == 0 || N == 0 || K == 0 || alpha == 0.0f)
+        return;
+    struct add_packed_job job = {M, N, K, alpha, A, B, scratch, bp};
+    size_t panels = N / KN_NR + (N % KN_NR != 0), tasks = M / KN_MC + (M % KN_MC != 0);
+    /* Threads only with at least the pool's minimum of work each. */
+    double by_work = 2.0 * (double)M * (double)N * (double)K / KN_POOL_MIN_FLOPS_PER_THREAD;
+    if (by_work < 2.0 || tasks == 1) {
+        for (size_t t = 0; t < panels; t++)
+            pack_b_task(&job, t);
+        for (size_t t = 0; t < tasks; t++)
+            add_packed_task(&job, t);
+        return;
+    }
+    kn_pool_for(pool, panels, pack_b_task, &job);
+    kn_pool_for(pool, tasks, add_packed_task, &job);
 }
 
 void kn_pool_for(struct kn_pool *pool, size_t n_tasks, void (*fn)(void *ctx, size_t task),

@@ -40,6 +40,8 @@ void mlp_free(struct mlp *m)
     free(m->in_keep); /* one block with every hid_keep[l] */
     free(m->hid_drop);
     free(m->hid_keep);
+    free(m->w0_packed);
+    free(m->delta0_packed);
     kn_pool_destroy(m->pool);
     memset(m, 0, sizeof *m);
 }
@@ -84,7 +86,9 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
         rn_mul_size(max_batch, sizes[n_layers], &n_probs) ||
         rn_mul_size(n_params, 3 * sizeof(float), &bytes) ||
         rn_mul_size(n_act, sizeof(float), &bytes) ||
-        rn_mul_size(n_delta, 2 * sizeof(float), &bytes))
+        rn_mul_size(n_delta, 2 * sizeof(float), &bytes) ||
+        rn_mul_size(sizes[0], sizes[1] + 31, &bytes) || /* bound the packed W0 */
+        rn_mul_size(max_batch, sizes[1] + 31, &bytes))   /* and delta */
         return rn_fail(err, RN_ERR_NOMEM, "mlp: buffer sizes overflow (max_batch %zu)",
                        max_batch);
 
@@ -112,9 +116,12 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     m->in_keep = calloc(n_drop, sizeof *m->in_keep);
     m->hid_drop = calloc(n_layers, sizeof *m->hid_drop);
     m->hid_keep = calloc(n_layers, sizeof *m->hid_keep);
+    m->w0_packed = alloc_floats(kn_packed_b_floats(sizes[0], sizes[1]));
+    m->delta0_packed = alloc_floats(kn_packed_b_floats(max_batch, sizes[1]));
     if (!m->sizes || !m->params || !m->grads || !m->velocity || !m->W || !m->b || !m->dW ||
         !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs ||
-        !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep) {
+        !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep || !m->w0_packed ||
+        !m->delta0_packed) {
         if (!m->out)
             free(act_block);
         mlp_free(m);
@@ -193,6 +200,33 @@ void mlp_init_params(struct mlp *m, struct rng *r)
     }
     memset(m->grads, 0, m->n_params * sizeof(float));
     memset(m->velocity, 0, m->n_params * sizeof(float));
+    m->w0_state = MLP_W0_NONE;
+}
+
+void mlp_sync_params(struct mlp *m)
+{
+    if (m->w0_state == MLP_W0_AHEAD) {
+        kn_unpack_b(true, m->sizes[0], m->sizes[1], m->w0_packed, m->W[0], m->sizes[0]);
+        m->w0_state = MLP_W0_SAME;
+    }
+}
+
+void mlp_params_changed(struct mlp *m)
+{
+    m->w0_state = MLP_W0_NONE;
+}
+
+/* Whether plain SGD keeps layer 0's weights packed. Packed, the forward
+ * product no longer re-arranges W[0] every batch and the update writes
+ * contiguous tiles, but the update packs the batch's delta first (one more
+ * pass on the threads). Measured on the benchmark's nets (bench/run.sh,
+ * epochs side by side): 3072-1024-512-10 5.57 -> 4.86 s, 3072-64-10
+ * 0.324 -> 0.281 s, but the report's 512-64-10 0.066 -> 0.084 s, whose whole
+ * step takes about 80 us. So only for a W[0] of at least 2^16 weights. */
+#define MLP_W0_PACKED_MIN ((size_t)1 << 16)
+static bool w0_keep_packed(const struct mlp *m)
+{
+    return m->sizes[0] * m->sizes[1] >= MLP_W0_PACKED_MIN;
 }
 
 /* z (B, n) += b, then the activation in place (hidden layers only). */
@@ -286,7 +320,11 @@ static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hi
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
-        matmul(m, false, true, B, n_out, n_in, in, kn_mat_dense(m->W[l], n_in), z, n_out);
+        if (l == 0 && m->w0_state != MLP_W0_NONE)
+            kn_sgemm_pool_packed_b(m->pool, false, B, n_out, n_in, 1.0f, in, m->w0_packed, 0.0f,
+                                   z, n_out);
+        else
+            matmul(m, false, true, B, n_out, n_in, in, kn_mat_dense(m->W[l], n_in), z, n_out);
         bias_act(z, m->b[l], B, n_out, m->act, hidden);
         in = kn_mat_dense(z, n_out);
         if (hidden && p_hidden > 0.0f) {
@@ -348,6 +386,14 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
 {
     size_t L = m->n_layers;
     assert(B <= m->max_batch);
+    /* Layer 0's weights: packed for plain SGD (fused_lr), else in W[0]. */
+    const bool packed = fused_lr && w0_keep_packed(m);
+    if (packed && m->w0_state == MLP_W0_NONE) {
+        kn_pack_b(true, m->sizes[0], m->sizes[1], m->W[0], m->sizes[0], m->w0_packed);
+        m->w0_state = MLP_W0_SAME;
+    } else if (!packed) {
+        mlp_sync_params(m);
+    }
     if (p_input > 0.0f) {
         /* x (B, sizes[0]) -> in_drop, row by row (the masks are drawn in the
          * same row-major order); the caller's x is left as it is. */
@@ -393,8 +439,18 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
             /* Plain SGD folded into the product: W = W - lr delta^T in, and
              * b = b - lr db; rounded as mlp_sgd_step rounds (see mlp_train_step). */
             const float lr = *fused_lr;
-            matmul_ab(m, true, false, n_out, n_in, B, -lr, kn_mat_dense(delta, n_out), in,
-                      1.0f, m->W[l], n_in);
+            if (l == 0 && packed) {
+                /* W^T = W^T - lr in^T delta, in the packed copy. */
+                kn_sgemm_pool_add_packed(m->pool, n_in, n_out, B, -lr, in,
+                                         kn_mat_dense(delta, n_out), m->w0_packed,
+                                         m->delta0_packed);
+                m->w0_state = MLP_W0_AHEAD;
+            } else {
+                matmul_ab(m, true, false, n_out, n_in, B, -lr, kn_mat_dense(delta, n_out), in,
+                          1.0f, m->W[l], n_in);
+                if (l == 0)
+                    m->w0_state = MLP_W0_NONE;
+            }
             float *b = m->b[l];
             for (size_t j = 0; j < n_out; j++)
                 b[j] -= lr * db[j];
@@ -474,6 +530,8 @@ static void sgd_task(void *ctx, size_t t)
 
 void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)
 {
+    mlp_sync_params(m);
+    m->w0_state = MLP_W0_NONE; /* W[0] changes below */
     struct sgd_job job = {m, lr, momentum, weight_decay};
     size_t tasks = m->n_params / SGD_CHUNK + (m->n_params % SGD_CHUNK != 0);
     if (m->pool && m->n_params >= SGD_MIN_THREADED) {

@@ -52,6 +52,9 @@ int ckpt_encode(const struct mlp *m, const struct train_state *st, const char *c
     *len = 0;
     if (!config_hash || strlen(config_hash) != CKPT_HASH_LEN)
         return rn_fail(err, RN_ERR_GENERIC, "checkpoint: config hash must be 64 hex digits");
+    if (m->w0_state == MLP_W0_AHEAD)
+        return rn_fail(err, RN_ERR_GENERIC,
+                       "checkpoint: params lag behind the packed weights (mlp_sync_params)");
     size_t n_sizes = m->n_layers + 1;
     size_t total = encoded_size(n_sizes, m->n_params, st->n);
     if (total == 0)
@@ -253,6 +256,7 @@ int ckpt_decode(const unsigned char *buf, size_t len, const char *name, struct m
     get(&r, m->params, m->n_params * sizeof(float));
     get(&r, m->velocity, m->n_params * sizeof(float));
     memset(m->grads, 0, m->n_params * sizeof(float));
+    mlp_params_changed(m);
     st->epoch = (size_t)epoch;
     st->shuffle = sh;
     st->dropout = dr;

@@ -129,6 +129,9 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             }
         }
 
+        /* Plain SGD left layer 0's newest weights packed: back into params
+         * for the checks and the checkpoint of the epoch. */
+        mlp_sync_params(m);
         /* The mini-batch loop alone; the evaluation below is in em.seconds. */
         const double train_seconds = clock_seconds() - t0;
         struct epoch_metrics em = {0};

@@ -303,6 +303,31 @@ static void test_threads_identical(void)
                                 "(SELECT max(id) FROM runs WHERE name='threads')"),
                0.0055, 1e-9);
     sqlite3_close(db);
+    /* Plain SGD, where layer 0's weights are kept packed (mlp.h). */
+    char *cfg_p = e2e_fmt("%s/threads_plain.yaml", tmp);
+    char *text_p = e2e_fmt("name: threads_plain\nseed: 5\n"
+                           "data: {dir: %s, train_limit: 1024, test_limit: 500}\n"
+                           "model: {layers: [3072, 256, 10]}\n"
+                           "training: {epochs: 2, batch_size: 100, learning_rate: 0.01, "
+                           "dropout_hidden: 0.2}\n"
+                           "output: {dir: %s/results, database: %s/results/results.db}\n",
+                           data_dir, tmp, tmp);
+    e2e_write(cfg_p, text_p);
+    char *argp1[] = {(char *)runner_bin, cfg_p, "--quiet", "--force", "--threads", "1", NULL};
+    char *argp2[] = {(char *)runner_bin, cfg_p, "--quiet", "--force", "--threads", "2", NULL};
+    CHECK(e2e_run(argp1, NULL, NULL) == 0);
+    CHECK(e2e_run(argp2, NULL, NULL) == 0);
+    db = open_db();
+    CHECK(query_double(db,
+                       "SELECT count(*) FROM epochs a JOIN epochs b ON a.epoch=b.epoch "
+                       "WHERE a.run_id=(SELECT min(id) FROM runs WHERE name='threads_plain') "
+                       "AND b.run_id=(SELECT max(id) FROM runs WHERE name='threads_plain') "
+                       "AND a.run_id != b.run_id AND a.train_loss=b.train_loss "
+                       "AND a.train_acc=b.train_acc AND a.test_loss=b.test_loss "
+                       "AND a.test_acc=b.test_acc") == 2);
+    sqlite3_close(db);
+    free(cfg_p);
+    free(text_p);
     char *bad[] = {(char *)runner_bin, cfg, "--threads", "0", NULL};
     CHECK(e2e_run(bad, NULL, NULL) == 2);
 

@@ -721,12 +721,145 @@ static void test_row_selection(struct kn_pool *const pools[3])
     CHECK_MSG(!bad, "products on row selections are bitwise those on copies of the rows");
 }
 
+/* Copies the rows sel[0 .. n) of a set (row stride ld) into a dense matrix
+ * of n x cols; the selection picks rows out of order, with repeats. */
+static float *select_rows(struct rng *r, const float *set, size_t n_set, size_t ld, size_t n,
+                          size_t cols, size_t **sel)
+{
+    float *m = malloc((n * cols + 1) * sizeof(float));
+    *sel = malloc(n * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        (*sel)[i] = i % 5 == 4 ? (*sel)[i - 1] : (size_t)rng_below(r, n_set);
+        memcpy(m + i * cols, set + (*sel)[i] * ld, cols * sizeof(float));
+    }
+    return m;
+}
+
+/* A matrix kept packed (kernels.h): kn_unpack_b undoes kn_pack_b and leaves
+ * the rest of B alone; kn_sgemm_pool_packed_b is bitwise kn_sgemm, with
+ * op(A) a row selection, single-threaded and on pools of 2 and 3 threads;
+ * kn_sgemm_pool_add_packed (P += alpha A^T B, P packed) is bitwise
+ * kn_sgemm(true, false, ..., beta = 1) on P unpacked, for P of up to 600
+ * rows (tiles in every K block of the packed layout, 256 rows each) and
+ * partial panels, whose zero padding it must keep. */
+static void test_kept_packed(struct kn_pool *const pools[3])
+{
+    struct rng r;
+    rng_init(&r, 10, 100);
+    int bad = 0;
+    const size_t ms[] = {1, 7, 65, 130}, ns[] = {1, 33, 64, 100}, ks[] = {1, 17, 257};
+    for (unsigned t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        for (size_t mi = 0; mi < 4; mi++)
+            for (size_t ni = 0; ni < 4; ni++)
+                for (size_t ki = 0; ki < 3; ki++) {
+                    size_t M = ms[mi], N = ns[ni], K = ks[ki];
+                    size_t ar = ta ? K : M, ac = ta ? M : K, an = 2 * ar + 3, lda = ac + 2;
+                    size_t br = tb ? N : K, bc = tb ? K : N, ldb = bc + 1;
+                    float *Aset = make_matrix(&r, an, ac, lda);
+                    size_t *asel;
+                    float *A = select_rows(&r, Aset, an, lda, ar, ac, &asel);
+                    float *B = make_matrix(&r, br, bc, ldb);
+                    float *bp = malloc(kn_packed_b_floats(K, N) * sizeof(float));
+                    kn_pack_b(tb, K, N, B, ldb, bp);
+                    /* Unpacking into NaN-padded storage restores B exactly. */
+                    float *Bu = malloc((br * ldb + 1) * sizeof(float));
+                    for (size_t i = 0; i < br * ldb; i++)
+                        Bu[i] = i % ldb < bc ? 0.0f : NAN;
+                    kn_unpack_b(tb, K, N, bp, Bu, ldb);
+                    for (size_t i = 0; i < br * ldb; i++)
+                        if (i % ldb < bc ? Bu[i] != B[i] : !isnan(Bu[i])) {
+                            if (!bad)
+                                fprintf(stderr, "kn_unpack_b: tb=%d K=%zu N=%zu at %zu\n", tb,
+                                        K, N, i);
+                            bad = 1;
+                            break;
+                        }
+                    float *Cin = make_matrix(&r, M, N, N);
+                    float *want = malloc(M * N * sizeof(float));
+                    float *got = malloc(M * N * sizeof(float));
+                    memcpy(want, Cin, M * N * sizeof(float));
+                    kn_sgemm(ta, tb, M, N, K, 1.5f, A, ac, B, ldb, 0.5f, want, N);
+                    const struct kn_mat Am = {Aset, lda, asel};
+                    for (size_t p = 0; p < 3; p++) {
+                        memcpy(got, Cin, M * N * sizeof(float));
+                        kn_sgemm_pool_packed_b(pools[p], ta, M, N, K, 1.5f, Am, bp, 0.5f, got,
+                                               N);
+                        if (memcmp(want, got, M * N * sizeof(float)) != 0) {
+                            if (!bad)
+                                fprintf(stderr, "kept-packed product differs: pool of %zu, "
+                                                "ta=%d tb=%d M=%zu N=%zu K=%zu\n",
+                                        kn_pool_threads(pools[p]), ta, tb, M, N, K);
+                            bad = 1;
+                        }
+                    }
+                    free(Aset);
+                    free(asel);
+                    free(A);
+                    free(B);
+                    free(Bu);
+                    free(bp);
+                    free(Cin);
+                    free(want);
+                    free(got);
+                }
+    }
+    const size_t pm[] = {1, 7, 255, 256, 300, 600}, pn[] = {1, 32, 33, 100},
+                 pk[] = {1, 17, 256};
+    for (size_t mi = 0; mi < 6; mi++)
+        for (size_t ni = 0; ni < 4; ni++)
+            for (size_t ki = 0; ki < 3; ki++) {
+                size_t M = pm[mi], N = pn[ni], K = pk[ki];
+                size_t an = 2 * K + 3, bn = 2 * K + 3, lda = M + 1, ldb = N + 3;
+                float *Aset = make_matrix(&r, an, M, lda);
+                float *Bset = make_matrix(&r, bn, N, ldb);
+                size_t *asel, *bsel;
+                float *A = select_rows(&r, Aset, an, lda, K, M, &asel);
+                float *B = select_rows(&r, Bset, bn, ldb, K, N, &bsel);
+                float *want = make_matrix(&r, M, N, N);
+                size_t np = kn_packed_b_floats(M, N);
+                float *bp = malloc(np * sizeof(float));
+                float *wantp = malloc(np * sizeof(float));
+                float *P0 = malloc(np * sizeof(float));
+                float *scratch = malloc(kn_packed_b_floats(K, N) * sizeof(float));
+                kn_pack_b(false, M, N, want, N, P0);
+                kn_sgemm(true, false, M, N, K, -0.75f, A, M, B, N, 1.0f, want, N);
+                kn_pack_b(false, M, N, want, N, wantp);
+                const struct kn_mat Am = {Aset, lda, asel}, Bm = {Bset, ldb, bsel};
+                for (size_t p = 0; p < 3; p++) {
+                    memcpy(bp, P0, np * sizeof(float));
+                    kn_sgemm_pool_add_packed(pools[p], M, N, K, -0.75f, Am, Bm, bp, scratch);
+                    if (memcmp(bp, wantp, np * sizeof(float)) != 0) {
+                        if (!bad)
+                            fprintf(stderr, "packed update differs: pool of %zu, M=%zu N=%zu "
+                                            "K=%zu\n",
+                                    kn_pool_threads(pools[p]), M, N, K);
+                        bad = 1;
+                    }
+                }
+                free(Aset);
+                free(Bset);
+                free(asel);
+                free(bsel);
+                free(A);
+                free(B);
+                free(want);
+                free(bp);
+                free(wantp);
+                free(P0);
+                free(scratch);
+            }
+    CHECK_MSG(!bad, "products on and updates of a kept-packed matrix are bitwise kn_sgemm's");
+}
+
 static void test_row_selections(void)
 {
     struct kn_pool *pools[3] = {NULL, kn_pool_create(2), kn_pool_create(3)};
     CHECK(pools[1] && pools[2]);
-    if (pools[1] && pools[2])
+    if (pools[1] && pools[2]) {
         test_row_selection(pools);
+        test_kept_packed(pools);
+    }
     kn_pool_destroy(pools[1]);
     kn_pool_destroy(pools[2]);
 }

@@ -955,9 +955,8 @@ static void test_threads_identical(void)
 /* mlp_train_step is bitwise forward_backward(_dropout) + mlp_sgd_step: with
  * plain SGD (fused update, and the fallback for batches over the K block),
  * with momentum and decay (separate pass), on 1 and 2 threads. */
-static void test_train_step(void)
+static void test_train_step_sizes(const size_t sizes[4])
 {
-    static const size_t sizes[] = {300, 96, 40, 10};
     struct setting {
         size_t B;
         float momentum, decay, p_in, p_hid;
@@ -1010,6 +1009,9 @@ static void test_train_step(void)
             CHECK_MSG(lc == lb && cc == cb, "setting %zu step %d: rows in place: loss %.9g vs %.9g",
                       k, s, lc, lb);
         }
+        /* Plain SGD keeps layer 0's newest weights packed; bring them back. */
+        mlp_sync_params(&b);
+        mlp_sync_params(&c);
         CHECK_MSG(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
                   "setting %zu: parameters differ", k);
         CHECK_MSG(memcmp(c.params, b.params, c.n_params * sizeof(float)) == 0,
@@ -1029,6 +1031,69 @@ static void test_train_step(void)
         mlp_free(&a);
         mlp_free(&b);
     }
+}
+
+/* Layer 0 of 300 x 96 weights is updated in place (W[0]), of 700 x 96 in
+ * its packed copy (mlp.c: MLP_W0_PACKED_MIN). */
+static void test_train_step(void)
+{
+    static const size_t small[] = {300, 96, 40, 10}, large[] = {700, 96, 40, 10};
+    test_train_step_sizes(small);
+    test_train_step_sizes(large);
+}
+
+/* Layer 0's packed weights (mlp.h): plain SGD steps update only the packed
+ * copy, and everything else still sees the current weights. A model b mixes
+ * plain SGD steps (packed) with weight-decay steps (a separate pass over
+ * params), evaluation, a sync and a direct write announced with
+ * mlp_params_changed; a model a does the same arithmetic with
+ * mlp_forward_backward + mlp_sgd_step only. (Decay without momentum, so that
+ * the velocity a plain step leaves, which differs by design, is not used.) */
+static void test_packed_w0(void)
+{
+    static const size_t sizes[] = {1100, 70, 10}; /* 77000 >= MLP_W0_PACKED_MIN weights */
+    const size_t B = 33;
+    struct mlp a, b;
+    float *xa, *xb;
+    uint8_t *ya, *yb;
+    make_batch(&a, sizes, 3, CFG_ACT_RELU, B, B, -1.0, 1.0, 123, &xa, &ya);
+    make_batch(&b, sizes, 3, CFG_ACT_RELU, B, B, -1.0, 1.0, 123, &xb, &yb);
+    mlp_set_threads(&b, 2);
+    /* plain, plain, decay, plain, write, plain, decay */
+    static const float decay[] = {0.0f, 0.0f, 1e-3f, 0.0f, -1.0f, 0.0f, 2e-3f};
+    for (size_t s = 0; s < sizeof decay / sizeof decay[0]; s++) {
+        if (decay[s] < 0.0f) {
+            mlp_sync_params(&b);
+            CHECK(b.w0_state == MLP_W0_SAME);
+            CHECK_MSG(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
+                      "step %zu: synced parameters differ", s);
+            a.W[0][5] += 0.25f;
+            b.W[0][5] += 0.25f;
+            mlp_params_changed(&b);
+            continue;
+        }
+        size_t ca = 0, cb = 0;
+        double la = mlp_forward_backward(&a, xa, ya, B, &ca);
+        mlp_sgd_step(&a, 0.1f, 0.0f, decay[s]);
+        double lb = mlp_train_step(&b, xb, yb, B, &cb, 0.0f, 0.0f, NULL, 0.1f, 0.0f, decay[s]);
+        CHECK_MSG(la == lb && ca == cb, "step %zu: loss %.9g vs %.9g", s, la, lb);
+        CHECK_MSG(b.w0_state == (decay[s] == 0.0f ? MLP_W0_AHEAD : MLP_W0_NONE),
+                  "step %zu: state %d", s, (int)b.w0_state);
+        /* Evaluation reads the current weights in either state. */
+        double ea, eb, aa, ab;
+        mlp_evaluate(&a, xa, ya, B, &ea, &aa);
+        mlp_evaluate(&b, xb, yb, B, &eb, &ab);
+        CHECK_MSG(ea == eb && aa == ab, "step %zu: evaluation %.9g vs %.9g", s, ea, eb);
+    }
+    /* The last step was a decay step: params are current. */
+    CHECK(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0);
+    CHECK(memcmp(a.velocity, b.velocity, a.n_params * sizeof(float)) == 0);
+    free(xa);
+    free(xb);
+    free(ya);
+    free(yb);
+    mlp_free(&a);
+    mlp_free(&b);
 }
 
 /* The threaded SGD step of a large model (over the threshold for the pool)
@@ -1079,6 +1144,7 @@ int main(void)
     test_create_errors();
     test_threads_identical();
     test_train_step();
+    test_packed_w0();
     test_sgd_threads();
     return check_exit("test_mlp");
 }
