@@ -49,7 +49,9 @@ struct mlp {
     uint8_t **hid_keep;          /* [l]: mask for hid_drop[l], same shape */
     /* Layer 0's W^T, packed for the matrix kernels (kn_pack_b), kept while
      * plain SGD trains (mlp_train_step) so that neither the forward pass
-     * nor the fused update re-arranges W[0] every batch. w0_state says how
+     * nor the fused update re-arranges W[0] every batch; NULL for a W[0] of
+     * fewer than 2^16 weights (mlp.c: MLP_W0_PACKED_MIN), which is always
+     * updated in place. It takes as much memory as W[0]. w0_state says how
      * it relates to W[0]: */
     float *w0_packed;
     float *delta0_packed;        /* scratch: layer 0's delta packed for the update */

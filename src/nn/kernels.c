@@ -20,13 +20,23 @@
  * skinny products (small-batch training) a non-transposed operand is read
  * in place instead of packed ("Reading an operand in place" below), and on
  * AVX-512 CPUs the transposing packs move 16 x 16 blocks with shuffles.
+ * Before each micro-kernel call the cache lines of its C tile are
+ * prefetched (prefetch_tile).
  *
- * The micro-kernel is plain C: an MR x NR array of accumulators updated with
- * acc[i][j] += a[i] * b[j] over j, which the compiler vectorizes along j and
- * keeps in registers. The micro-kernel and the driver (packing, stores) are
- * each compiled several times with target_clones (AVX-512, AVX2 + FMA, baseline
- * x86-64) and the version for the running CPU is picked once, at load time,
- * through an ifunc resolver.
+ * An op(B) that many products share can be packed once (kn_pack_b) and
+ * multiplied from there (kn_sgemm_packed_b, kn_sgemm_pool_packed_b), or even
+ * kept packed for good and updated in place by a product whose C is the
+ * packed matrix (kn_sgemm_pool_add_packed): mlp keeps its first layer's
+ * weights so while plain SGD trains. In the packed layout a micro-tile of
+ * C is MR consecutive NR-float rows, one contiguous 1 KiB block.
+ *
+ * The micro-kernel: an MR x NR array of accumulators updated with
+ * acc[i][j] += a[i] * b[j] over j, in plain C that the compiler vectorizes
+ * along j (compiled with target_clones for AVX2 + FMA and baseline x86-64),
+ * and the same arithmetic with AVX-512 intrinsics for x86-64-v4 CPUs,
+ * picked at run time (micro_v4). The driver (packing, stores) is compiled
+ * with target_clones (AVX-512, AVX2 + FMA, baseline), its version picked
+ * once, at load time, through an ifunc resolver.
  *
  * Determinism: the summation order depends only on (M, N, K) and the block
  * constants, never on the data, alignment or leading dimensions, so repeated
@@ -393,7 +403,13 @@ __attribute__((target("avx512f"), KN_VEC_INLINE)) static inline void micro_body_
     for (size_t i = 0; i < KN_MR; i++)
         for (size_t v = 0; v < KN_NR / 16; v++)
             acc[i][v] = _mm512_setzero_ps();
-    for (size_t k = 0; k < kc; k++) {
+    /* kc >= 1: every K block is non-empty. A do-while, because with
+     * for (k = 0; k < kc; k++) GCC 12 kept the accumulators on the stack as
+     * soon as one caller passed a kc it could not prove non-zero (the
+     * packed update's K; 5-8% slower k-means products, seen in the
+     * disassembly as 48 stack accesses in micro_kernel_v4). */
+    size_t k = 0;
+    do {
         const float *bk = brow ? brow[k] : b + k * KN_NR;
         __m512 bv[KN_NR / 16];
         for (size_t v = 0; v < KN_NR / 16; v++)
@@ -404,7 +420,7 @@ __attribute__((target("avx512f"), KN_VEC_INLINE)) static inline void micro_body_
             for (size_t v = 0; v < KN_NR / 16; v++)
                 acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
-    }
+    } while (++k < kc);
     for (size_t i = 0; i < KN_MR; i++)
         for (size_t v = 0; v < KN_NR / 16; v++)
             _mm512_storeu_ps(tile + i * KN_NR + 16 * v, acc[i][v]);
@@ -465,6 +481,7 @@ static inline __attribute__((always_inline)) void micro_kernel(size_t kc,
                                                                const float *restrict bp,
                                                                float *restrict tile)
 {
+    assert(kc >= 1);
 #if defined(KN_HAVE_AVX512)
     if (micro_v4()) {
         micro_kernel_v4(kc, ap, bp, tile);
@@ -477,6 +494,7 @@ static inline __attribute__((always_inline)) void micro_kernel(size_t kc,
 static inline __attribute__((always_inline)) void micro_kernel_direct_a(
     size_t kc, const float *const a[KN_MR], const float *restrict bp, float *restrict tile)
 {
+    assert(kc >= 1);
 #if defined(KN_HAVE_AVX512)
     if (micro_v4()) {
         micro_kernel_direct_a_v4(kc, a, bp, tile);
@@ -489,6 +507,7 @@ static inline __attribute__((always_inline)) void micro_kernel_direct_a(
 static inline __attribute__((always_inline)) void micro_kernel_direct_b(
     size_t kc, const float *restrict ap, const float *const *brow, float *restrict tile)
 {
+    assert(kc >= 1);
 #if defined(KN_HAVE_AVX512)
     if (micro_v4()) {
         micro_kernel_direct_b_v4(kc, ap, brow, tile);

@@ -46,6 +46,16 @@ void mlp_free(struct mlp *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Whether plain SGD keeps layer 0's weights packed (mlp.h). Packed, the
+ * forward product no longer re-arranges W[0] every batch and the update
+ * writes contiguous tiles, but the update packs the batch's delta first (one
+ * more pass on the threads) and the copy takes as much memory as W[0].
+ * Measured on the benchmark's nets (bench/run.sh, epochs side by side):
+ * 3072-1024-512-10 5.57 -> 4.86 s, 3072-64-10 0.324 -> 0.281 s, but the
+ * report's 512-64-10 0.066 -> 0.084 s (its whole step takes about 80 us).
+ * So only for a W[0] of at least 2^16 weights; smaller models get no copy. */
+#define MLP_W0_PACKED_MIN ((size_t)1 << 16)
+
 int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_activation act,
                size_t max_batch, struct rn_err *err)
 {
@@ -116,12 +126,15 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     m->in_keep = calloc(n_drop, sizeof *m->in_keep);
     m->hid_drop = calloc(n_layers, sizeof *m->hid_drop);
     m->hid_keep = calloc(n_layers, sizeof *m->hid_keep);
-    m->w0_packed = alloc_floats(kn_packed_b_floats(sizes[0], sizes[1]));
-    m->delta0_packed = alloc_floats(kn_packed_b_floats(max_batch, sizes[1]));
+    const bool keep_packed = sizes[0] * sizes[1] >= MLP_W0_PACKED_MIN; /* no overflow: checked */
+    if (keep_packed) {
+        m->w0_packed = alloc_floats(kn_packed_b_floats(sizes[0], sizes[1]));
+        m->delta0_packed = alloc_floats(kn_packed_b_floats(max_batch, sizes[1]));
+    }
     if (!m->sizes || !m->params || !m->grads || !m->velocity || !m->W || !m->b || !m->dW ||
         !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs ||
-        !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep || !m->w0_packed ||
-        !m->delta0_packed) {
+        !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep ||
+        (keep_packed && (!m->w0_packed || !m->delta0_packed))) {
         if (!m->out)
             free(act_block);
         mlp_free(m);
@@ -216,18 +229,6 @@ void mlp_params_changed(struct mlp *m)
     m->w0_state = MLP_W0_NONE;
 }
 
-/* Whether plain SGD keeps layer 0's weights packed. Packed, the forward
- * product no longer re-arranges W[0] every batch and the update writes
- * contiguous tiles, but the update packs the batch's delta first (one more
- * pass on the threads). Measured on the benchmark's nets (bench/run.sh,
- * epochs side by side): 3072-1024-512-10 5.57 -> 4.86 s, 3072-64-10
- * 0.324 -> 0.281 s, but the report's 512-64-10 0.066 -> 0.084 s, whose whole
- * step takes about 80 us. So only for a W[0] of at least 2^16 weights. */
-#define MLP_W0_PACKED_MIN ((size_t)1 << 16)
-static bool w0_keep_packed(const struct mlp *m)
-{
-    return m->sizes[0] * m->sizes[1] >= MLP_W0_PACKED_MIN;
-}
 
 /* z (B, n) += b, then the activation in place (hidden layers only). */
 static void bias_act(float *z, const float *b, size_t B, size_t n, enum cfg_activation act,
@@ -387,7 +388,7 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
     size_t L = m->n_layers;
     assert(B <= m->max_batch);
     /* Layer 0's weights: packed for plain SGD (fused_lr), else in W[0]. */
-    const bool packed = fused_lr && w0_keep_packed(m);
+    const bool packed = fused_lr && m->w0_packed;
     if (packed && m->w0_state == MLP_W0_NONE) {
         kn_pack_b(true, m->sizes[0], m->sizes[1], m->W[0], m->sizes[0], m->w0_packed);
         m->w0_state = MLP_W0_SAME;
