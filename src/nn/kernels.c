@@ -555,12 +555,14 @@ static inline __attribute__((always_inline)) void store_tile(const float *restri
 /* Asks for the cache lines of the C tile C[0:m, 0:n] (n <= NR) before the
  * micro-kernel runs, so that store_tile does not wait for them: in a fused
  * weight update C is the whole weight matrix (12 MiB for 3072 -> 1024),
- * read and written once per batch from L3 or memory. A tile row spans at
- * most three cache lines. A prefetch is a hint: it never faults and
- * changes no value. */
-static inline __attribute__((always_inline)) void prefetch_tile(const float *C, size_t ldc,
-                                                                size_t m, size_t n)
+ * read and written once per batch from L3 or memory. Not with beta = 0,
+ * where C is only written. A tile row spans at most three cache lines. A
+ * prefetch is a hint: it never faults and changes no value. */
+static inline __attribute__((always_inline)) void prefetch_tile(float beta, const float *C,
+                                                                size_t ldc, size_t m, size_t n)
 {
+    if (beta == 0.0f)
+        return;
     for (size_t i = 0; i < m; i++) {
         const float *c = C + i * ldc;
         __builtin_prefetch(c, 1, 3);
@@ -591,7 +593,7 @@ static inline __attribute__((always_inline)) void multiply_packed(
                 for (size_t f = lo; f < hi; f += 16)
                     __builtin_prefetch(next + f, 0, 2);
             }
-            prefetch_tile(C + ir * ldc + jr, ldc, m, n);
+            prefetch_tile(beta, C + ir * ldc + jr, ldc, m, n);
             micro_kernel(kc, ap + ir * kc, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, m, n);
         }
@@ -649,7 +651,7 @@ static inline __attribute__((always_inline)) void multiply_direct_a(
         touch_rows(a, KN_MR, kc);
         for (size_t jr = 0; jr < nc; jr += KN_NR) {
             size_t n = min_size(KN_NR, nc - jr);
-            prefetch_tile(C + ir * ldc + jr, ldc, KN_MR, n);
+            prefetch_tile(beta, C + ir * ldc + jr, ldc, KN_MR, n);
             micro_kernel_direct_a(kc, a, bp + jr * kc, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, KN_MR, n);
         }
@@ -679,7 +681,7 @@ static inline __attribute__((always_inline)) void multiply_direct_b(
         touch_rows(brow, kc, full);
     for (size_t jr = 0; jr < full; jr += KN_NR) {
         for (size_t ir = 0; ir < mc; ir += KN_MR) {
-            prefetch_tile(C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir), KN_NR);
+            prefetch_tile(beta, C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir), KN_NR);
             micro_kernel_direct_b(kc, ap + ir * kc, brow, tile);
             store_tile(tile, alpha, beta, C + ir * ldc + jr, ldc, min_size(KN_MR, mc - ir),
                        KN_NR);
@@ -855,7 +857,7 @@ static void add_packed_rows(size_t M, size_t N, size_t K, float alpha, struct kn
                 size_t row = ic + ir, pc = row / KN_KC * KN_KC;
                 size_t kc = min_size(KN_KC, M - pc);
                 float *c = bp + pc * np + jr * kc + (row - pc) * KN_NR;
-                prefetch_tile(c, KN_NR, m, n);
+                prefetch_tile(1.0f, c, KN_NR, m, n);
                 micro_kernel(K, ap + ir * K, bk + jr * K, tile);
                 store_tile(tile, alpha, 1.0f, c, KN_NR, m, n);
             }
