@@ -972,23 +972,24 @@ static void plan_split(struct sgemm_plan *p, size_t threads, double min_flops)
     p->threads = t < p->n_chunks ? t : p->n_chunks;
 }
 
-/* The common start of kn_sgemm_mt and kn_sgemm_pool: completes the call and
- * returns false if it needs no threads (nothing to multiply, or too little
- * work); otherwise fills p for at most `threads` threads of at least
- * min_flops each and returns true. */
-static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops, bool trans_a,
-                      bool trans_b, size_t M, size_t N, size_t K, float alpha,
-                      struct kn_mat A, struct kn_mat B, float beta, float *C, size_t ldc)
+/* The common start of kn_sgemm_mt and kn_sgemm_pool(_packed_b), on a plan p
+ * whose operands the caller filled in: completes the call and returns false
+ * if it needs no threads (nothing to multiply, or too little work);
+ * otherwise splits p for at most `threads` threads of at least min_flops
+ * each and returns true. */
+static bool plan_call(struct sgemm_plan *p, size_t threads, double min_flops)
 {
-    if (trivial_product(M, N, K, alpha, beta, C, ldc))
+    if (trivial_product(p->M, p->N, p->K, p->alpha, p->beta, p->C, p->ldc))
         return false;
-    *p = (struct sgemm_plan){.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
-                             .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
-                             .ldc = ldc};
     atomic_init(&p->next, 0);
     plan_split(p, threads, min_flops);
     if (p->threads == 1) {
-        sgemm_blocked(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
+        if (p->bp)
+            sgemm_packed_b(p->trans_a, p->M, p->N, p->K, p->alpha, p->A, p->bp, 0, p->N,
+                           p->beta, p->C, p->ldc);
+        else
+            sgemm_blocked(p->trans_a, p->trans_b, p->M, p->N, p->K, p->alpha, p->A, p->B,
+                          p->beta, p->C, p->ldc);
         return false;
     }
     return true;
@@ -1072,9 +1073,9 @@ void kn_sgemm_mt_mat(size_t threads, bool trans_a, bool trans_b, size_t M, size_
                      float alpha, struct kn_mat A, struct kn_mat B, float beta, float *C,
                      size_t ldc)
 {
-    struct sgemm_plan p;
-    if (!plan_call(&p, threads, KN_MT_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M, N, K, alpha, A,
-                   B, beta, C, ldc))
+    struct sgemm_plan p = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                           .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .ldc = ldc};
+    if (!plan_call(&p, threads, KN_MT_MIN_FLOPS_PER_THREAD))
         return;
     /* Helpers 1..threads-1; one that cannot be started is simply not used
      * (its chunks go to the others, the caller's thread at least). */
@@ -1313,18 +1314,23 @@ static void plan_task(void *ctx, size_t task)
     run_chunk(ctx, task);
 }
 
+/* The chunks of a split plan on the pool's threads. */
+static void pool_run_plan(struct kn_pool *pool, struct sgemm_plan *p)
+{
+    struct pool_job job = {.fn = plan_task, .ctx = p, .n_tasks = p->n_chunks};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.pending, 0);
+    pool_run(pool, &job, p->threads - 1);
+}
+
 void kn_sgemm_pool_mat(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
                        size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
                        float *C, size_t ldc)
 {
-    struct sgemm_plan p;
-    if (!plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD, trans_a, trans_b, M,
-                   N, K, alpha, A, B, beta, C, ldc))
-        return;
-    struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.pending, 0);
-    pool_run(pool, &job, p.threads - 1);
+    struct sgemm_plan p = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K,
+                           .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .ldc = ldc};
+    if (plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD))
+        pool_run_plan(pool, &p);
 }
 
 void kn_sgemm_pool(struct kn_pool *pool, bool trans_a, bool trans_b, size_t M, size_t N,
@@ -1339,20 +1345,10 @@ void kn_sgemm_pool_packed_b(struct kn_pool *pool, bool trans_a, size_t M, size_t
                             float alpha, struct kn_mat A, const float *bp, float beta, float *C,
                             size_t ldc)
 {
-    if (trivial_product(M, N, K, alpha, beta, C, ldc))
-        return;
     struct sgemm_plan p = {.trans_a = trans_a, .M = M, .N = N, .K = K, .alpha = alpha,
                            .beta = beta, .A = A, .bp = bp, .C = C, .ldc = ldc};
-    atomic_init(&p.next, 0);
-    plan_split(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD);
-    if (p.threads == 1) {
-        sgemm_packed_b(trans_a, M, N, K, alpha, A, bp, 0, N, beta, C, ldc);
-        return;
-    }
-    struct pool_job job = {.fn = plan_task, .ctx = &p, .n_tasks = p.n_chunks};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.pending, 0);
-    pool_run(pool, &job, p.threads - 1);
+    if (plan_call(&p, kn_pool_threads(pool), KN_POOL_MIN_FLOPS_PER_THREAD))
+        pool_run_plan(pool, &p);
 }
 
 struct add_packed_job {

@@ -50,9 +50,10 @@ void mlp_free(struct mlp *m)
  * forward product no longer re-arranges W[0] every batch and the update
  * writes contiguous tiles, but the update packs the batch's delta first (one
  * more pass on the threads) and the copy takes as much memory as W[0].
- * Measured on the benchmark's nets (bench/run.sh, epochs side by side):
- * 3072-1024-512-10 5.57 -> 4.86 s, 3072-64-10 0.324 -> 0.281 s, but the
- * report's 512-64-10 0.066 -> 0.084 s (its whole step takes about 80 us).
+ * Measured on the benchmark's nets (epochs side by side): 3072-1024-512-10
+ * 5.59 -> 4.37-4.51 s; 3072-64-10 0.324 -> 0.281 s and the report's
+ * 512-64-10 0.066 -> 0.084 s (both before the micro-kernel fix of commit
+ * 369c414; the latter's whole step takes about 80 us).
  * So only for a W[0] of at least 2^16 weights; smaller models get no copy. */
 #define MLP_W0_PACKED_MIN ((size_t)1 << 16)
 
@@ -228,7 +229,6 @@ void mlp_params_changed(struct mlp *m)
 {
     m->w0_state = MLP_W0_NONE;
 }
-
 
 /* z (B, n) += b, then the activation in place (hidden layers only). */
 static void bias_act(float *z, const float *b, size_t B, size_t n, enum cfg_activation act,
