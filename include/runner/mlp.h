@@ -39,6 +39,9 @@ struct mlp {
     float **out;
     float *delta_a, *delta_b;    /* (max_batch, max size) backward scratch */
     float *probs;                /* (max_batch, classes) softmax scratch */
+    double *exps;                /* (max_batch, classes) softmax scratch */
+    double *row_loss;            /* (max_batch) loss of every row of a batch */
+    bool *row_hit;               /* (max_batch) argmax == label, every row */
     /* Dropout scratch, written only by mlp_forward_backward_dropout (always
      * allocated, so a training step never allocates). *_drop hold the values
      * after dropout (0 or value * (float)(1 / (1-p))); *_keep the masks (1 = kept). */
@@ -70,8 +73,11 @@ void mlp_free(struct mlp *m);
  * of a kn_pool that m owns (started here, stopped by the next call or by
  * mlp_free; if the pool cannot be made, threads are started per product).
  * Results are bit-identical for every number of threads; only the speed
- * changes. The SGD update of large models runs on them too; the other work
- * (bias, activation, softmax, dropout masks) stays on the caller's thread. Not to be called while another thread uses m. */
+ * changes. The SGD update of large models runs on them too, and so does a
+ * training step's row-wise work of an output layer under 2^16 weights
+ * (logits, softmax, the delta of the layer below); the rest (bias and
+ * activation of hidden layers, dropout masks, bias gradients) stays on the
+ * caller's thread. Not to be called while another thread uses m. */
 void mlp_set_threads(struct mlp *m, size_t threads);
 
 /* Plain SGD steps (mlp_train_step with momentum = weight_decay = 0) update

@@ -36,6 +36,9 @@ void mlp_free(struct mlp *m)
     free(m->delta_a);
     free(m->delta_b);
     free(m->probs);
+    free(m->exps);
+    free(m->row_loss);
+    free(m->row_hit);
     free(m->in_drop); /* one block with every hid_drop[l] */
     free(m->in_keep); /* one block with every hid_keep[l] */
     free(m->hid_drop);
@@ -98,6 +101,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
         rn_mul_size(n_params, 3 * sizeof(float), &bytes) ||
         rn_mul_size(n_act, sizeof(float), &bytes) ||
         rn_mul_size(n_delta, 2 * sizeof(float), &bytes) ||
+        rn_mul_size(n_probs, sizeof(double), &bytes) ||
         rn_mul_size(sizes[0], sizes[1] + 31, &bytes) || /* bound the packed W0 */
         rn_mul_size(max_batch, sizes[1] + 31, &bytes))   /* and delta */
         return rn_fail(err, RN_ERR_NOMEM, "mlp: buffer sizes overflow (max_batch %zu)",
@@ -123,6 +127,9 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     m->delta_a = alloc_floats(n_delta);
     m->delta_b = alloc_floats(n_delta);
     m->probs = alloc_floats(n_probs);
+    m->exps = calloc(n_probs, sizeof *m->exps);
+    m->row_loss = calloc(max_batch, sizeof *m->row_loss);
+    m->row_hit = calloc(max_batch, sizeof *m->row_hit);
     m->in_drop = alloc_floats(n_drop);
     m->in_keep = calloc(n_drop, sizeof *m->in_keep);
     m->hid_drop = calloc(n_layers, sizeof *m->hid_drop);
@@ -134,6 +141,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
     }
     if (!m->sizes || !m->params || !m->grads || !m->velocity || !m->W || !m->b || !m->dW ||
         !m->db || !m->out || !act_block || !m->delta_a || !m->delta_b || !m->probs ||
+        !m->exps || !m->row_loss || !m->row_hit ||
         !m->in_drop || !m->in_keep || !m->hid_drop || !m->hid_keep ||
         (keep_packed && (!m->w0_packed || !m->delta0_packed))) {
         if (!m->out)
@@ -307,16 +315,18 @@ static void dropout_backward(float *d, const uint8_t *keep, size_t n, float p)
         d[i] = keep[i] ? d[i] * scale : 0.0f;
 }
 
-/* Forward of the batch x (B, sizes[0]); with p_hidden > 0 every hidden
- * layer's output out[l] is dropped into hid_drop[l], which feeds layer l+1
- * (masks drawn from r layer by layer, row-major). p_hidden = 0: plain
- * inference. */
-static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hidden,
-                            struct rng *r)
+/* Forward of the batch x (B, sizes[0]) through layers 0 .. layers-1; with
+ * p_hidden > 0 every hidden layer's output out[l] is dropped into
+ * hid_drop[l], which feeds layer l+1 (masks drawn from r layer by layer,
+ * row-major). p_hidden = 0: plain inference. Returns the input of layer
+ * `layers` (the logits if layers = n_layers). */
+static struct kn_mat forward(struct mlp *m, struct kn_mat x, size_t B, float p_hidden,
+                             struct rng *r, size_t layers)
 {
     assert(B <= m->max_batch);
+    assert(layers <= m->n_layers);
     struct kn_mat in = x; /* (B, sizes[l]) */
-    for (size_t l = 0; l < m->n_layers; l++) {
+    for (size_t l = 0; l < layers; l++) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
         int hidden = l + 1 < m->n_layers;
         float *z = m->out[l]; /* (B, n_out) */
@@ -333,12 +343,48 @@ static const float *forward(struct mlp *m, struct kn_mat x, size_t B, float p_hi
             in = kn_mat_dense(m->hid_drop[l], n_out);
         }
     }
-    return m->out[m->n_layers - 1];
+    return in;
 }
 
 const float *mlp_forward(struct mlp *m, const float *x, size_t B)
 {
-    return forward(m, kn_mat_dense(x, m->sizes[0]), B, 0.0f, NULL);
+    return forward(m, kn_mat_dense(x, m->sizes[0]), B, 0.0f, NULL, m->n_layers).base;
+}
+
+/* Softmax cross-entropy of one row of logits z (C) with its label: returns
+ * the row's loss and sets *hit (argmax == label). With d non-NULL it also
+ * writes d(mean loss over B rows)/dz into d (C); e (C doubles) then keeps
+ * the exps between the two passes, or is NULL to compute them again (the
+ * same values either way). */
+static double xent_row(const float *z, size_t label, size_t C, size_t B, float *d, double *e,
+                       bool *hit)
+{
+    assert(label < C);
+    size_t best = 0;
+    for (size_t j = 1; j < C; j++)
+        if (z[j] > z[best])
+            best = j;
+    *hit = best == label;
+    /* log-sum-exp around the max, in double: every exp(z_j - max) <= 1
+     * and the max term is exactly 1, so sum is in [1, C]. The loss
+     * log(sum) + (max - z_label) never subtracts two huge numbers that
+     * should cancel, so it stays accurate for logits like +-1e30. */
+    double mx = z[best];
+    double sum = 0.0;
+    for (size_t j = 0; j < C; j++) {
+        double ej = exp((double)z[j] - mx);
+        if (e)
+            e[j] = ej;
+        sum += ej;
+    }
+    if (d) {
+        /* d(mean loss)/dz_j = (softmax_j - [j == label]) / B. */
+        for (size_t j = 0; j < C; j++) {
+            double p = (e ? e[j] : exp((double)z[j] - mx)) / sum;
+            d[j] = (float)((p - (j == label ? 1.0 : 0.0)) / (double)B);
+        }
+    }
+    return log(sum) + (mx - (double)z[label]);
 }
 
 double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t C,
@@ -347,35 +393,62 @@ double mlp_softmax_xent(const float *logits, const uint8_t *y, size_t B, size_t 
     double total = 0.0;
     size_t hits = 0;
     for (size_t i = 0; i < B; i++) {
-        const float *z = logits + i * C;
-        size_t label = y[i];
-        assert(label < C);
-        size_t best = 0;
-        for (size_t j = 1; j < C; j++)
-            if (z[j] > z[best])
-                best = j;
-        hits += best == label;
-        /* log-sum-exp around the max, in double: every exp(z_j - max) <= 1
-         * and the max term is exactly 1, so sum is in [1, C]. The loss
-         * log(sum) + (max - z_label) never subtracts two huge numbers that
-         * should cancel, so it stays accurate for logits like +-1e30. */
-        double mx = z[best];
-        double sum = 0.0;
-        for (size_t j = 0; j < C; j++)
-            sum += exp((double)z[j] - mx);
-        total += log(sum) + (mx - (double)z[label]);
-        if (dlogits) {
-            /* d(mean loss)/dz_j = (softmax_j - [j == label]) / B. */
-            float *d = dlogits + i * C;
-            for (size_t j = 0; j < C; j++) {
-                double p = exp((double)z[j] - mx) / sum;
-                d[j] = (float)((p - (j == label ? 1.0 : 0.0)) / (double)B);
-            }
-        }
+        bool hit;
+        total += xent_row(logits + i * C, y[i], C, B, dlogits ? dlogits + i * C : NULL, NULL,
+                          &hit);
+        hits += hit;
     }
     if (correct)
         *correct = hits;
     return B ? total / (double)B : 0.0;
+}
+
+/* Rows per task of the output layer's step (out_task); a multiple of the
+ * micro-kernel's rows, so that a task's products tile the rows as the
+ * whole batch's product would. */
+#define OUT_TASK_ROWS ((size_t)16)
+/* The output layer's step is split by rows only when its W is smaller than
+ * this (every task packs all of W for its products). */
+#define OUT_ROWS_MAX_WEIGHTS ((size_t)1 << 16)
+
+/* The output layer's part of a training step that is independent row by
+ * row: logits, softmax cross-entropy and the delta of the layer below. */
+struct out_step {
+    struct mlp *m;
+    const float *in;   /* (B, n_in): the output layer's input */
+    const uint8_t *y;  /* (B) labels */
+    size_t B;
+    float p_hidden;    /* dropout of the layer below (its mask in hid_keep) */
+    float *prev;       /* (B, n_in): gets d loss / d z of the layer below */
+};
+
+/* Rows [16 t, 16 t + 16) of the batch (out_step): z = in W^T + b, the
+ * loss, hit and dlogits (m->probs) of every row, then prev = dlogits W
+ * through the dropout mask and f' of the layer below. Every element is
+ * computed as in the whole batch's products. */
+static void out_task(void *ctx, size_t t)
+{
+    const struct out_step *o = ctx;
+    struct mlp *m = o->m;
+    size_t L = m->n_layers, n_in = m->sizes[L - 1], C = m->sizes[L];
+    size_t lo = t * OUT_TASK_ROWS;
+    size_t n = o->B - lo < OUT_TASK_ROWS ? o->B - lo : OUT_TASK_ROWS;
+    float *z = m->out[L - 1] + lo * C;
+    kn_sgemm(false, true, n, C, n_in, 1.0f, o->in + lo * n_in, n_in, m->W[L - 1], n_in, 0.0f, z,
+             C);
+    bias_act(z, m->b[L - 1], n, C, m->act, 0);
+    for (size_t i = lo; i < lo + n; i++) {
+        bool hit;
+        m->row_loss[i] = xent_row(m->out[L - 1] + i * C, o->y[i], C, o->B, m->probs + i * C,
+                                  m->exps + i * C, &hit);
+        m->row_hit[i] = hit;
+    }
+    float *prev = o->prev + lo * n_in;
+    kn_sgemm(false, false, n, n_in, C, 1.0f, m->probs + lo * C, C, m->W[L - 1], n_in, 0.0f, prev,
+             n_in);
+    if (o->p_hidden > 0.0f)
+        dropout_backward(prev, m->hid_keep[L - 2] + lo * n_in, n * n_in, o->p_hidden);
+    act_backward(prev, m->out[L - 2] + lo * n_in, n, n_in, m->act);
 }
 
 /* Forward + backward, with dropout where p > 0 (mask order: input, then
@@ -404,11 +477,33 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
                             p_input, r);
         x = kn_mat_dense(m->in_drop, n0);
     }
-    const float *logits = forward(m, x, B, p_hidden, r);
-    /* dlogits (B, classes) go to the probs scratch. */
-    double loss = mlp_softmax_xent(logits, y, B, m->sizes[L], m->probs, correct);
-
     float *delta = m->probs; /* (B, sizes[l+1]): d loss / d z of layer l */
+    /* The delta of the output layer's input, if out_task computes it. */
+    float *out_prev = NULL;
+    double loss;
+    if (L >= 2 && m->sizes[L] * m->sizes[L - 1] < OUT_ROWS_MAX_WEIGHTS) {
+        /* The output layer's row-wise work on the threads, 16 rows a task;
+         * then the loss summed in row order, as mlp_softmax_xent sums it. */
+        struct kn_mat in = forward(m, x, B, p_hidden, r, L - 1);
+        assert(!in.rows && in.ld == m->sizes[L - 1]);
+        out_prev = m->delta_a;
+        struct out_step o = {m, in.base, y, B, p_hidden, out_prev};
+        kn_pool_for(m->pool, (B + OUT_TASK_ROWS - 1) / OUT_TASK_ROWS, out_task, &o);
+        double total = 0.0;
+        size_t hits = 0;
+        for (size_t i = 0; i < B; i++) {
+            total += m->row_loss[i];
+            hits += m->row_hit[i];
+        }
+        loss = B ? total / (double)B : 0.0;
+        if (correct)
+            *correct = hits;
+    } else {
+        const float *logits = forward(m, x, B, p_hidden, r, L).base;
+        /* dlogits (B, classes) go to the probs scratch. */
+        loss = mlp_softmax_xent(logits, y, B, m->sizes[L], m->probs, correct);
+    }
+
     for (size_t l = L; l-- > 0;) {
         size_t n_in = m->sizes[l], n_out = m->sizes[l + 1];
         /* The input of layer l as the forward pass used it, after dropout. */
@@ -427,9 +522,12 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
         /* delta_prev (B, n_in) = delta (B, n_out) x W (n_out, n_in), then
          * through layer l-1's dropout (same mask and scale), then times f'(z)
          * of layer l-1, from its stored output before dropout. Computed
-         * before dW so that the fused update below may overwrite W. */
+         * before dW so that the fused update below may overwrite W (for
+         * the output layer out_task may have done it already). */
         float *prev = delta == m->delta_a ? m->delta_b : m->delta_a;
-        if (l > 0) {
+        if (l + 1 == L && out_prev) {
+            assert(prev == out_prev);
+        } else if (l > 0) {
             matmul(m, false, false, B, n_in, n_out, kn_mat_dense(delta, n_out),
                    kn_mat_dense(m->W[l], n_in), prev, n_in);
             if (p_hidden > 0.0f)

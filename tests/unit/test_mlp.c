@@ -1122,6 +1122,91 @@ static void test_sgd_threads(void)
     }
 }
 
+/* The output layer's step runs row by row, 16 rows a task on the threads
+ * (mlp.c: out_task). Redone here with whole-batch products from the
+ * values the step left behind, it must come out bit for bit the same: the
+ * logits, the loss and hits, dlogits, the last layer's gradients and the
+ * gradients of the layer below (whose delta the tasks compute, through the
+ * dropout mask and f'). Batches of 1 to 50 rows, with partial tasks. */
+static void test_output_rows(void)
+{
+    static const size_t sizes[] = {20, 24, 13, 7};
+    static const size_t batches[] = {1, 16, 37, 50};
+    const size_t L = 3, C = sizes[3], n_in = sizes[2], n_mid = sizes[1];
+    for (int act = 0; act < 2; act++) {
+        for (int drop = 0; drop < 2; drop++) {
+            for (size_t t = 1; t <= 3; t += 2) {
+                for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+                    const size_t B = batches[bi];
+                    const float p_hid = drop ? 0.3f : 0.0f;
+                    struct mlp m;
+                    float *x;
+                    uint8_t *y;
+                    make_batch(&m, sizes, 4, act ? CFG_ACT_TANH : CFG_ACT_RELU, 50, B, -1.0,
+                               1.0, 300 + B, &x, &y);
+                    mlp_set_threads(&m, t);
+                    struct rng r;
+                    rng_init(&r, 5, RNG_STREAM_DROPOUT);
+                    size_t correct;
+                    double loss = mlp_forward_backward_dropout(&m, x, y, B, &correct, 0.0f,
+                                                               p_hid, &r);
+                    const float *in = drop ? m.hid_drop[L - 2] : m.out[L - 2];
+                    const float *in2 = drop ? m.hid_drop[L - 3] : m.out[L - 3];
+                    float *z = malloc(B * C * sizeof(float)), *dl = malloc(B * C * sizeof(float));
+                    float *dW = malloc(C * n_in * sizeof(float));
+                    float *prev = malloc(B * n_in * sizeof(float));
+                    float *db = calloc(n_in, sizeof(float));
+                    float *dW2 = malloc(n_in * n_mid * sizeof(float));
+                    kn_sgemm(false, true, B, C, n_in, 1.0f, in, n_in, m.W[L - 1], n_in, 0.0f, z,
+                             C);
+                    for (size_t i = 0; i < B; i++)
+                        for (size_t j = 0; j < C; j++)
+                            z[i * C + j] += m.b[L - 1][j];
+                    CHECK(memcmp(z, m.out[L - 1], B * C * sizeof(float)) == 0);
+                    size_t correct_ref;
+                    double loss_ref = mlp_softmax_xent(z, y, B, C, dl, &correct_ref);
+                    CHECK_MSG(loss == loss_ref && correct == correct_ref,
+                              "B %zu: loss %.17g vs %.17g", B, loss, loss_ref);
+                    CHECK(memcmp(dl, m.probs, B * C * sizeof(float)) == 0);
+                    kn_sgemm(true, false, C, n_in, B, 1.0f, dl, C, in, n_in, 0.0f, dW, n_in);
+                    CHECK(memcmp(dW, m.dW[L - 1], C * n_in * sizeof(float)) == 0);
+                    kn_sgemm(false, false, B, n_in, C, 1.0f, dl, C, m.W[L - 1], n_in, 0.0f, prev,
+                             n_in);
+                    const float scale = (float)keep_scale(p_hid);
+                    size_t zeroed = 0;
+                    for (size_t k = 0; k < B * n_in; k++) {
+                        if (drop)
+                            prev[k] = m.hid_keep[L - 2][k] ? prev[k] * scale : 0.0f;
+                        float o = m.out[L - 2][k];
+                        prev[k] = act ? prev[k] * (1.0f - o * o) : o > 0.0f ? prev[k] : 0.0f;
+                        zeroed += prev[k] == 0.0f;
+                    }
+                    /* ReLU's f' and the masks zero some elements, not all. */
+                    CHECK(zeroed < B * n_in && (zeroed > 0 || (act && !drop)));
+                    for (size_t i = 0; i < B; i++)
+                        for (size_t j = 0; j < n_in; j++)
+                            db[j] += prev[i * n_in + j];
+                    CHECK(memcmp(db, m.db[L - 2], n_in * sizeof(float)) == 0);
+                    kn_sgemm(true, false, n_in, n_mid, B, 1.0f, prev, n_in, in2, n_mid, 0.0f,
+                             dW2, n_mid);
+                    CHECK_MSG(memcmp(dW2, m.dW[L - 2], n_in * n_mid * sizeof(float)) == 0,
+                              "B %zu, act %d, drop %d, threads %zu: layer 1 gradient", B, act,
+                              drop, t);
+                    free(z);
+                    free(dl);
+                    free(dW);
+                    free(prev);
+                    free(db);
+                    free(dW2);
+                    free(x);
+                    free(y);
+                    mlp_free(&m);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     test_gradients();
@@ -1146,5 +1231,6 @@ int main(void)
     test_train_step();
     test_packed_w0();
     test_sgd_threads();
+    test_output_rows();
     return check_exit("test_mlp");
 }
