@@ -33,6 +33,7 @@ struct mlp {
     size_t max_batch;
     size_t threads;              /* threads of every matrix product, 1 after
                                   * mlp_create; see mlp_set_threads */
+    size_t threads_used;         /* of them, in use now (mlp_use_threads) */
     struct kn_pool *pool;        /* their workers if threads > 1 (owned), or NULL */
     /* out[l], l = 0..n_layers-1: (max_batch, sizes[l+1]) output of layer l
      * after its activation (the last one holds the logits). */
@@ -79,6 +80,12 @@ void mlp_free(struct mlp *m);
  * activation of hidden layers, dropout masks, bias gradients) stays on the
  * caller's thread. Not to be called while another thread uses m. */
 void mlp_set_threads(struct mlp *m, size_t threads);
+
+/* Runs the work on `used` of the model's threads from now on: 1 or all of
+ * them (used >= threads; 0 counts as 1), without stopping or starting any
+ * (a worker left idle sleeps). mlp_set_threads uses all. Only the speed
+ * changes; the training loop's tuner (tuner.h) switches between the two. */
+void mlp_use_threads(struct mlp *m, size_t used);
 
 /* Plain SGD steps (mlp_train_step with momentum = weight_decay = 0) update
  * layer 0's weights in the packed copy m->w0_packed only, so W[0] (and

@@ -48,6 +48,10 @@ struct train_outcome {
     enum run_status status;  /* RUN_COMPLETED or RUN_DIVERGED */
     size_t epochs_done;      /* epochs fully recorded */
     size_t diverged_epoch;   /* 1-based epoch in which the loss became non-finite */
+    size_t batches;          /* mini-batches run by this call; of them: */
+    size_t batches_one_thread; /* on one of m's several threads because the
+                                * tuner (tuner.h) measured it faster, */
+    size_t batches_probing;  /* run by the tuner to time the other choice */
 };
 
 /* Train m (already initialised) for cfg->epochs epochs on `train`, evaluating

@@ -579,6 +579,12 @@ int cmd_run(const struct run_options *opt)
     } else if (!opt->quiet) {
         fprintf(stderr, "runner: run %lld (%s) completed in %.1fs; %s, %s\n",
                 (long long)run_id, cfg.name, wall, json_path, cfg.output.database);
+        if (outcome.batches_one_thread > 0)
+            fprintf(stderr,
+                    "runner: %zu of %zu mini-batches ran on one thread, which measured "
+                    "faster than %zu then (%zu more timed the other choice)\n",
+                    outcome.batches_one_thread, outcome.batches, threads,
+                    outcome.batches_probing);
     }
 
 done:

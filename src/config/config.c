@@ -103,8 +103,9 @@ static const struct key_def keys[] = {
         "is derived."),
     INT("threads", SL_SIZE, threads, 0, 256, 0,
         "Worker threads for feature extraction and training (0 = all online CPUs). "
-        "Results are bit-identical for any value, so it is not part of the run's identity "
-        "(config hash); runner --threads N overrides it."),
+        "Training times its own mini-batches and runs them on one thread while that "
+        "measures faster (on shared cores). Results are bit-identical for any value, so it "
+        "is not part of the run's identity (config hash); runner --threads N overrides it."),
     SECTION("data", "Where the CIFAR-10 images come from and how many are used."),
     STRING("data.dir", data.dir, 1, MAX_PATH_LEN, "data/cifar-10-batches-bin",
            "Directory holding the CIFAR-10 binary batches (data_batch_1..5.bin, "

@@ -152,7 +152,7 @@ int mlp_create(struct mlp *m, const size_t *sizes, size_t n_sizes, enum cfg_acti
                        n_act);
     }
     memcpy(m->sizes, sizes, n_sizes * sizeof *m->sizes);
-    m->threads = 1;
+    m->threads = m->threads_used = 1;
 
     size_t off = 0, act_off = 0, drop_off = n_in;
     for (size_t l = 0; l < n_layers; l++) {
@@ -179,8 +179,20 @@ void mlp_set_threads(struct mlp *m, size_t threads)
     kn_pool_destroy(m->pool);
     m->pool = NULL;
     m->threads = threads ? threads : 1;
+    m->threads_used = m->threads;
     if (m->threads > 1)
         m->pool = kn_pool_create(m->threads); /* NULL: kn_sgemm_mt per product */
+}
+
+void mlp_use_threads(struct mlp *m, size_t used)
+{
+    m->threads_used = used > 1 ? m->threads : 1;
+}
+
+/* The pool to run on now: NULL while the model uses one thread. */
+static struct kn_pool *pool_now(const struct mlp *m)
+{
+    return m->threads_used > 1 ? m->pool : NULL;
 }
 
 /* C (M, N) = alpha op(A) (M, K) x op(B) (K, N) + beta C on the model's
@@ -190,10 +202,10 @@ static void matmul_ab(const struct mlp *m, bool trans_a, bool trans_b, size_t M,
                       size_t K, float alpha, struct kn_mat A, struct kn_mat B, float beta,
                       float *C, size_t ldc)
 {
-    if (m->pool)
+    if (pool_now(m))
         kn_sgemm_pool_mat(m->pool, trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
     else
-        kn_sgemm_mt_mat(m->threads, trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
+        kn_sgemm_mt_mat(m->threads_used, trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc);
 }
 
 /* C = op(A) x op(B). */
@@ -332,7 +344,7 @@ static struct kn_mat forward(struct mlp *m, struct kn_mat x, size_t B, float p_h
         float *z = m->out[l]; /* (B, n_out) */
         /* z = in W^T: (B, n_in) x (n_in, n_out); W is (n_out, n_in). */
         if (l == 0 && m->w0_state != MLP_W0_NONE)
-            kn_sgemm_pool_packed_b(m->pool, false, B, n_out, n_in, 1.0f, in, m->w0_packed, 0.0f,
+            kn_sgemm_pool_packed_b(pool_now(m), false, B, n_out, n_in, 1.0f, in, m->w0_packed, 0.0f,
                                    z, n_out);
         else
             matmul(m, false, true, B, n_out, n_in, in, kn_mat_dense(m->W[l], n_in), z, n_out);
@@ -488,7 +500,7 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
         assert(!in.rows && in.ld == m->sizes[L - 1]);
         out_prev = m->delta_a;
         struct out_step o = {m, in.base, y, B, p_hidden, out_prev};
-        kn_pool_for(m->pool, (B + OUT_TASK_ROWS - 1) / OUT_TASK_ROWS, out_task, &o);
+        kn_pool_for(pool_now(m), (B + OUT_TASK_ROWS - 1) / OUT_TASK_ROWS, out_task, &o);
         double total = 0.0;
         size_t hits = 0;
         for (size_t i = 0; i < B; i++) {
@@ -540,7 +552,7 @@ static double forward_backward(struct mlp *m, struct kn_mat x, const uint8_t *y,
             const float lr = *fused_lr;
             if (l == 0 && packed) {
                 /* W^T = W^T - lr in^T delta, in the packed copy. */
-                kn_sgemm_pool_add_packed(m->pool, n_in, n_out, B, -lr, in,
+                kn_sgemm_pool_add_packed(pool_now(m), n_in, n_out, B, -lr, in,
                                          kn_mat_dense(delta, n_out), m->w0_packed,
                                          m->delta0_packed);
                 m->w0_state = MLP_W0_AHEAD;
@@ -633,7 +645,7 @@ void mlp_sgd_step(struct mlp *m, float lr, float momentum, float weight_decay)
     m->w0_state = MLP_W0_NONE; /* W[0] changes below */
     struct sgd_job job = {m, lr, momentum, weight_decay};
     size_t tasks = m->n_params / SGD_CHUNK + (m->n_params % SGD_CHUNK != 0);
-    if (m->pool && m->n_params >= SGD_MIN_THREADED) {
+    if (pool_now(m) && m->n_params >= SGD_MIN_THREADED) {
         kn_pool_for(m->pool, tasks, sgd_task, &job);
     } else {
         for (size_t t = 0; t < tasks; t++)

@@ -7,6 +7,7 @@
 
 #include "runner/clock.h"
 #include "runner/rng.h"
+#include "runner/tuner.h"
 
 static int params_finite(const struct mlp *m)
 {
@@ -91,6 +92,10 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
     out->epochs_done = st->epoch;
 
     const float p_in = (float)cfg->dropout_input, p_hid = (float)cfg->dropout_hidden;
+    /* All of m's threads or one, whichever the batches measure faster
+     * (tuner.h); results are the same either way. */
+    struct tuner tune;
+    tuner_init(&tune, m->threads);
     int rc = RN_OK;
     for (size_t epoch = st->epoch + 1; epoch <= cfg->epochs; epoch++) {
         double t0 = clock_seconds();
@@ -110,10 +115,19 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             for (size_t r = 0; r < B; r++)
                 yb[r] = train->y[idx[start + r]];
             size_t batch_correct = 0;
+            const size_t used = tuner_threads(&tune);
+            mlp_use_threads(m, used);
+            out->batches++;
+            if (tuner_probing(&tune))
+                out->batches_probing++;
+            else if (used == 1 && m->threads > 1)
+                out->batches_one_thread++;
+            const double tb = clock_seconds();
             /* Forward, backward and the SGD update (fused for plain SGD). */
             double loss = mlp_train_step_rows(m, train->x, dim, idx + start, yb, B,
                                               &batch_correct, p_in, p_hid, &st->dropout, lr,
                                               (float)cfg->momentum, (float)cfg->weight_decay);
+            tuner_record(&tune, B, clock_seconds() - tb);
             if (!isfinite(loss)) {
                 diverged = 1;
                 break;

@@ -1207,6 +1207,51 @@ static void test_output_rows(void)
     }
 }
 
+/* mlp_use_threads switches a 3-thread model between one thread and all of
+ * them from step to step (as the training loop's tuner does): plain SGD
+ * steps (layer 0 kept packed), momentum steps and evaluation give bit for
+ * bit what a one-thread model gives. */
+static void test_use_threads(void)
+{
+    static const size_t sizes[] = {300, 256, 40, 10};
+    enum { B = 48, STEPS = 8 };
+    struct mlp m[2];
+    float *x[2];
+    uint8_t *y[2];
+    double loss[2][STEPS], eval[2][2];
+    for (size_t k = 0; k < 2; k++) {
+        make_batch(&m[k], sizes, 4, CFG_ACT_RELU, B, B, -1.0, 1.0, 91, &x[k], &y[k]);
+        mlp_set_threads(&m[k], k ? 3 : 1);
+        CHECK(m[k].threads_used == m[k].threads);
+        CHECK(k == 0 || m[k].w0_packed != NULL);
+        for (size_t s = 0; s < STEPS; s++) {
+            if (k) {
+                mlp_use_threads(&m[k], s % 3 == 1 ? 1 : s % 3 == 2 ? 7 : 3);
+                CHECK(m[k].threads_used == (s % 3 == 1 ? 1u : 3u));
+            }
+            size_t c;
+            float momentum = s >= 5 ? 0.9f : 0.0f; /* plain SGD first, then momentum */
+            loss[k][s] = mlp_train_step(&m[k], x[k], y[k], B, &c, 0.0f, 0.0f, NULL, 0.05f,
+                                        momentum, 0.0f);
+        }
+        mlp_evaluate(&m[k], x[k], y[k], B, &eval[k][0], &eval[k][1]);
+        mlp_sync_params(&m[k]);
+    }
+    CHECK(memcmp(loss[0], loss[1], sizeof loss[0]) == 0);
+    CHECK(memcmp(eval[0], eval[1], sizeof eval[0]) == 0);
+    CHECK(memcmp(m[0].params, m[1].params, m[0].n_params * sizeof(float)) == 0);
+    CHECK(memcmp(m[0].velocity, m[1].velocity, m[0].n_params * sizeof(float)) == 0);
+    mlp_use_threads(&m[1], 0);
+    CHECK(m[1].threads_used == 1);
+    mlp_set_threads(&m[1], 2);
+    CHECK(m[1].threads_used == 2);
+    for (size_t k = 0; k < 2; k++) {
+        free(x[k]);
+        free(y[k]);
+        mlp_free(&m[k]);
+    }
+}
+
 int main(void)
 {
     test_gradients();
@@ -1232,5 +1277,6 @@ int main(void)
     test_packed_w0();
     test_sgd_threads();
     test_output_rows();
+    test_use_threads();
     return check_exit("test_mlp");
 }
