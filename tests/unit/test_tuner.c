@@ -28,6 +28,14 @@ static size_t drive(struct tuner *t, struct machine mc, size_t n, size_t rows)
     return on_one;
 }
 
+/* A tuner for two threads past its two warm-up batches of 64 rows. */
+static void warm_up(struct tuner *t, double batch_seconds)
+{
+    tuner_init(t, 2);
+    tuner_record(t, 64, batch_seconds);
+    tuner_record(t, 64, batch_seconds);
+}
+
 static void test_window(void)
 {
     static const struct {
@@ -140,9 +148,7 @@ static void test_trigger(void)
 static void test_outlier(void)
 {
     struct tuner t;
-    tuner_init(&t, 2);
-    tuner_record(&t, 64, 64e-6);
-    tuner_record(&t, 64, 64e-6);
+    warm_up(&t, 64e-6);
     size_t w = t.window;
     CHECK(w == 63);
     for (size_t i = 0; i < w; i++) /* the window on all threads, one slow batch */
@@ -159,9 +165,7 @@ static void test_outlier(void)
 static void test_per_row(void)
 {
     struct tuner t;
-    tuner_init(&t, 2);
-    tuner_record(&t, 64, 64e-6);
-    tuner_record(&t, 64, 64e-6);
+    warm_up(&t, 64e-6);
     size_t w = t.window;
     for (size_t i = 0; i < w; i++) /* all threads: 1 us per row */
         tuner_record(&t, 64, 64e-6);
