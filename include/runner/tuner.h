@@ -24,7 +24,12 @@
  *    not show when two would be fast again, only a probe does.
  * The first batch after a switch is not timed (a sleeping worker has to wake
  * up), and neither is the slowest batch of a window (one preemption must not
- * decide). With one thread available it never switches.
+ * decide). With one thread available it never switches, nor when the second
+ * batch takes more than TUNER_MAX_BATCH_SECONDS: a step that long is large
+ * products that keep every thread busy, with few points where the threads
+ * wait for each other, and in the shared-core phase two threads then take
+ * about as long as one, so probes would only cost (about 2% of an epoch of
+ * the 3072-1024-512-10 net at batch 128, 11 ms a step).
  *
  * The tuner is plain state, fed with times by the caller (train.c); it reads
  * no clock itself, so tests drive it with made-up times. */
@@ -42,12 +47,13 @@
 #define TUNER_EXPLOIT_ONE ((size_t)16)
 #define TUNER_CLEAR_MARGIN 1.25
 #define TUNER_TRIGGER 1.2
+#define TUNER_MAX_BATCH_SECONDS 0.002
 
 struct tuner {
     size_t max;          /* threads available (>= 1) */
     size_t best;         /* the choice found faster: max or 1 */
     size_t cur;          /* threads for the next batch */
-    enum { TUNER_WARM, TUNER_SETTLE, TUNER_RUN } phase;
+    enum { TUNER_WARM, TUNER_SETTLE, TUNER_RUN, TUNER_OFF } phase;
     size_t window;       /* batches per timed window (0 until warmed up) */
     size_t warm_left;    /* warm-up batches left */
     bool probing;        /* cur is not best: this window is a probe */

@@ -74,9 +74,18 @@ void tuner_record(struct tuner *t, size_t rows, double seconds)
     if (!(seconds >= 0.0)) /* NaN or a clock that went back: not a time */
         seconds = 0.0;
     switch (t->phase) {
+    case TUNER_OFF:
+        return;
     case TUNER_WARM: {
         if (--t->warm_left > 0)
             return;
+        if (seconds > TUNER_MAX_BATCH_SECONDS) {
+            /* Long steps: their products keep all threads busy and the
+             * threads meet seldom, so a probe would cost without finding
+             * anything; all threads throughout. */
+            t->phase = TUNER_OFF;
+            return;
+        }
         /* ceil(TUNER_WINDOW_SECONDS / seconds), clamped (any seconds >= 0). */
         double w = seconds > 0.0 ? ceil(TUNER_WINDOW_SECONDS / seconds) : (double)TUNER_MAX_WINDOW;
         t->window = w < (double)TUNER_MIN_WINDOW   ? TUNER_MIN_WINDOW

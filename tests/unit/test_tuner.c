@@ -41,7 +41,7 @@ static void test_window(void)
     static const struct {
         double seconds;
         size_t window;
-    } cases[] = {{70e-6, 58}, {1e-3, 4}, {10e-3, 4}, {4e-3 / 300.0, 300}, {1e-7, 1024},
+    } cases[] = {{70e-6, 58}, {1e-3, 4}, {1.5e-3, 4}, {4e-3 / 300.0, 300}, {1e-7, 1024},
                  {0.0, 1024}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct tuner t;
@@ -53,6 +53,18 @@ static void test_window(void)
                   cases[i].seconds, t.window, cases[i].window);
         CHECK(tuner_threads(&t) == 2);
     }
+}
+
+/* Batches longer than TUNER_MAX_BATCH_SECONDS: all threads throughout, even
+ * where one thread would be faster. */
+static void test_long_batches(void)
+{
+    struct tuner t;
+    tuner_init(&t, 2);
+    CHECK(drive(&t, (struct machine){2.1e-3 / 128, 1e-3 / 128}, 1000, 128) == 0);
+    CHECK(t.probes == 0 && t.switches == 0 && tuner_threads(&t) == 2);
+    tuner_init(&t, 2); /* just under: tuned */
+    CHECK(drive(&t, (struct machine){1.9e-3 / 128, 1e-3 / 128}, 1000, 128) > 900);
 }
 
 static void test_one_thread(void)
@@ -192,6 +204,7 @@ int main(void)
 {
     test_window();
     test_one_thread();
+    test_long_batches();
     test_all_faster();
     test_one_faster();
     test_follows();
