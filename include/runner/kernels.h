@@ -52,6 +52,25 @@ void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
                        const float *A, size_t lda, const float *bp, float beta, float *C,
                        size_t ldc);
 
+/* The product A P (A: M x K row-major, P packed by kn_pack_b, K <=
+ * KN_SGEMM_KC) handed over tile by tile instead of stored: fn(ctx, tile, i,
+ * j, m, n) gets rows i .. i+m and columns j .. j+n of the product (m <=
+ * KN_TILE_ROWS, n <= KN_TILE_LD), row r at tile + r * KN_TILE_LD, each
+ * element the value kn_sgemm_packed_b(false, ..., alpha 1, beta 0) would
+ * store, bit for bit. Tiles come column panel by column panel (j = 0, 32,
+ * 64, ...), and within a panel by rows, so every row's tiles arrive in
+ * increasing j. fn runs on the caller's thread while the kernel's own
+ * buffers are live: it must not call back into the kernels. For work that
+ * consumes a product as it is made (the k-means encoding's square roots run
+ * beside the multiply-adds that way), without a pass over the stored
+ * product. */
+#define KN_TILE_ROWS 8
+#define KN_TILE_LD 32
+typedef void (*kn_tile_fn)(void *ctx, const float *tile, size_t i, size_t j, size_t m,
+                           size_t n);
+void kn_sgemm_packed_b_tiles(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *bp, kn_tile_fn fn, void *ctx);
+
 /* kn_unpack_b: the inverse of kn_pack_b; writes op(B) (K x N) back into B
  * (row stride ldb) from bp, leaving B's other elements alone. */
 void kn_unpack_b(bool trans_b, size_t K, size_t N, const float *bp, float *B, size_t ldb);

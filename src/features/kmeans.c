@@ -372,6 +372,67 @@ void km_tri_pool(const float *z, float mu, size_t n, double *pool)
     }
 }
 
+#if defined(KM_HAVE_AVX512)
+/* km_tri_tile for rows whose n columns are all below k - k % 4 and n a
+ * multiple of 16 (full tiles): one 16-float vector at a time. */
+__attribute__((target("avx512f"))) static void tri_tile_avx512(const float *t, size_t ld,
+                                                               size_t m, size_t n,
+                                                               const float *xx, const float *cc,
+                                                               float *z, size_t ldz,
+                                                               float (*lane)[4])
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < m; r++) {
+        __m128 acc = _mm_loadu_ps(lane[r]);
+        const __m512 x = _mm512_set1_ps(xx[r]);
+        for (size_t c = 0; c < n; c += 16) {
+            __m512 s = _mm512_loadu_ps(t + r * ld + c);
+            __m512 d = _mm512_sub_ps(_mm512_add_ps(x, _mm512_loadu_ps(cc + c)), _mm512_add_ps(s, s));
+            __m512 v = _mm512_sqrt_ps(_mm512_max_ps(d, zero));
+            _mm512_storeu_ps(z + r * ldz + c, v);
+            acc = add_quarters(acc, v);
+        }
+        _mm_storeu_ps(lane[r], acc);
+    }
+}
+#endif
+
+void km_tri_tile(const float *t, size_t ld, size_t m, size_t n, size_t j0, size_t k,
+                 const float *xx, const float *cc, float *z, size_t ldz, float (*lane)[4])
+{
+    const float *cj = cc + j0;
+    float *zj = z + j0;
+    (void)k; /* The last k % 4 columns never fill a group of four below. */
+#if defined(KM_HAVE_AVX512)
+    /* j0 and n multiples of 16: the tile ends at a multiple of 4, so all of
+     * its columns go to the lanes. */
+    if (n % 16 == 0 && __builtin_cpu_supports("avx512f")) {
+        tri_tile_avx512(t, ld, m, n, xx, cj, zj, ldz, lane);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < m; r++) {
+        float *zr = zj + r * ldz;
+        for (size_t c = 0; c < n; c++) {
+            float v = xx[r] + cj[c] - 2.0f * t[r * ld + c];
+            zr[c] = sqrtf(v > 0.0f ? v : 0.0f);
+        }
+        /* j0 is a multiple of 4, so the tile's groups of four are the row's;
+         * a last partial group is the row's tail (km_tri_tile_sum). */
+        for (size_t c = 0; c + 4 <= n; c += 4)
+            for (size_t l = 0; l < 4; l++)
+                lane[r][l] += zr[c + l];
+    }
+}
+
+float km_tri_tile_sum(const float lane[4], const float *z, size_t k)
+{
+    float sum = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    for (size_t j = k - k % 4; j < k; j++)
+        sum += z[j];
+    return sum;
+}
+
 void km_sqrt_sum4(float *const z[4], size_t n, float sum[4])
 {
     float lane[4][4] = {{0.0f}};

@@ -51,6 +51,21 @@ void km_tri_dist_sqrt_sum4(float *const z[4], const float xx[4], const float *cc
                            float sum[4]);
 void km_tri_pool(const float *z, float mu, size_t n, double *pool);
 
+/* km_tri_dist_sqrt_sum4 one product tile at a time (kn_sgemm_packed_b_tiles),
+ * for rows whose scores are never stored: for the m x n tile t (row stride
+ * ld) of columns j0 .. j0 + n of a k-column score row block,
+ *   z[r][j0 + c] = sqrt(max(0, xx[r] + cc[j0 + c] - 2 t[r][c])) (z row
+ *   stride ldz), the same value as the distance pass and the root give;
+ *   lane[r] gets the roots of the columns below k - k % 4 added four at a
+ *   time, in the order km_sqrt_sum adds them, given that every row's tiles
+ *   come in increasing j0 (j0 a multiple of 16, n a multiple of 4 except
+ *   in the row's last tile).
+ * km_tri_tile_sum then gives, from the lanes and the last k % 4 roots,
+ * exactly km_sqrt_sum's sum of the row. AVX-512 where the CPU has it. */
+void km_tri_tile(const float *t, size_t ld, size_t m, size_t n, size_t j0, size_t k,
+                 const float *xx, const float *cc, float *z, size_t ldz, float (*lane)[4]);
+float km_tri_tile_sum(const float lane[4], const float *z, size_t k);
+
 /* Sum of squares of x[0..n), in 8 float lanes, combined in double. */
 float km_sum_sq(const float *x, size_t n);
 

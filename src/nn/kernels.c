@@ -826,6 +826,46 @@ void kn_sgemm_packed_b(bool trans_a, size_t M, size_t N, size_t K, float alpha,
     sgemm_packed_b(trans_a, M, N, K, alpha, kn_mat_dense(A, lda), bp, 0, N, beta, C, ldc);
 }
 
+_Static_assert(KN_TILE_ROWS == KN_MR && KN_TILE_LD == KN_NR, "kn_tile_fn tiles are MR x NR");
+
+/* kn_sgemm_packed_b's loops (K in one block) with fn in place of
+ * store_tile. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void sgemm_packed_b_tiles(size_t M, size_t N, size_t K, struct kn_mat A,
+                                 const float *bp, kn_tile_fn fn, void *ctx)
+{
+    _Alignas(64) float ap[KN_MC * KN_KC];
+    _Alignas(64) float tile[KN_MR * KN_NR];
+    for (size_t ic = 0; ic < M; ic += KN_MC) {
+        size_t mc = min_size(KN_MC, M - ic);
+        pack_a(false, &A, ic, 0, mc, K, ap);
+        for (size_t jr = 0; jr < N; jr += KN_NR) {
+            size_t n = min_size(KN_NR, N - jr);
+            for (size_t ir = 0; ir < mc; ir += KN_MR) {
+                micro_kernel(K, ap + ir * K, bp + jr * K, tile);
+                fn(ctx, tile, ic + ir, jr, min_size(KN_MR, mc - ir), n);
+            }
+        }
+    }
+}
+
+void kn_sgemm_packed_b_tiles(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *bp, kn_tile_fn fn, void *ctx)
+{
+    assert(K <= KN_KC);
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        /* Every element is an empty sum. */
+        _Alignas(64) float tile[KN_MR * KN_NR] = {0.0f};
+        for (size_t j = 0; j < N; j += KN_NR)
+            for (size_t i = 0; i < M; i += KN_MR)
+                fn(ctx, tile, i, j, min_size(KN_MR, M - i), min_size(KN_NR, N - j));
+        return;
+    }
+    sgemm_packed_b_tiles(M, N, K, kn_mat_dense(A, lda), bp, fn, ctx);
+}
+
 void kn_unpack_b(bool trans_b, size_t K, size_t N, const float *bp, float *B, size_t ldb)
 {
     size_t np = padded_n(N);

@@ -645,6 +645,74 @@ static void test_packed_b(void)
     CHECK_MSG(!bad, "kn_sgemm_packed_b is bitwise kn_sgemm");
 }
 
+/* What kn_sgemm_packed_b_tiles hands over, for test_packed_b_tiles: the
+ * tiles written into a matrix, how often each element came, and whether
+ * every row's tiles came in increasing column order. */
+struct tiles_seen {
+    float *C;
+    unsigned char *count;
+    size_t N, *next_col; /* next_col[i]: the column row i's next tile must start at */
+    int order_ok, shape_ok;
+};
+
+static void collect_tile(void *ctx, const float *tile, size_t i, size_t j, size_t m, size_t n)
+{
+    struct tiles_seen *t = ctx;
+    t->shape_ok &= m >= 1 && m <= KN_TILE_ROWS && n >= 1 && n <= KN_TILE_LD &&
+                   j % KN_TILE_LD == 0 && i % KN_TILE_ROWS == 0;
+    for (size_t a = 0; a < m; a++) {
+        t->order_ok &= t->next_col[i + a] == j;
+        t->next_col[i + a] = j + n;
+        for (size_t b = 0; b < n; b++) {
+            t->C[(i + a) * t->N + j + b] = tile[a * KN_TILE_LD + b];
+            t->count[(i + a) * t->N + j + b]++;
+        }
+    }
+}
+
+/* kn_sgemm_packed_b_tiles hands over every element once, bitwise what
+ * kn_sgemm_packed_b(alpha 1, beta 0) stores, each row's tiles in column
+ * order: shapes around the tile and block sizes, K up to KN_SGEMM_KC and 0. */
+static void test_packed_b_tiles(void)
+{
+    struct rng r;
+    rng_init(&r, 9, 100);
+    const size_t ms[] = {1, 7, 8, 9, 130, 300}, ns[] = {1, 31, 32, 33, 100, 1600};
+    const size_t ks[] = {0, 1, 7, 108, KN_SGEMM_KC};
+    int bad = 0;
+    for (size_t mi = 0; mi < 6; mi++)
+        for (size_t ni = 0; ni < 6; ni++)
+            for (size_t ki = 0; ki < 5; ki++) {
+                size_t M = ms[mi], N = ns[ni], K = ks[ki], lda = K + 1;
+                float *A = make_matrix(&r, M, K, lda), *B = make_matrix(&r, N, K, K + 1);
+                float *bp = malloc((kn_packed_b_floats(K, N) + 1) * sizeof(float));
+                kn_pack_b(true, K, N, B, K + 1, bp);
+                float *want = malloc(M * N * sizeof(float));
+                size_t *next_col = calloc(M, sizeof *next_col);
+                struct tiles_seen t = {malloc(M * N * sizeof(float)), calloc(M * N, 1), N,
+                                       next_col, 1, 1};
+                kn_sgemm_packed_b(false, M, N, K, 1.0f, A, lda, bp, 0.0f, want, N);
+                kn_sgemm_packed_b_tiles(M, N, K, A, lda, bp, collect_tile, &t);
+                int once = 1;
+                for (size_t e = 0; e < M * N; e++)
+                    once &= t.count[e] == 1;
+                int ok = once && t.order_ok && t.shape_ok &&
+                         memcmp(want, t.C, M * N * sizeof(float)) == 0;
+                if (!ok && !bad)
+                    fprintf(stderr, "tiles differ: M=%zu N=%zu K=%zu (once %d, order %d, shape %d)\n",
+                            M, N, K, once, t.order_ok, t.shape_ok);
+                bad |= !ok;
+                free(A);
+                free(B);
+                free(bp);
+                free(want);
+                free(next_col);
+                free(t.C);
+                free(t.count);
+            }
+    CHECK_MSG(!bad, "kn_sgemm_packed_b_tiles is bitwise kn_sgemm_packed_b, tile by tile");
+}
+
 /* Operands given as row selections (kn_mat.rows: out of order, with
  * repeats, rows of a larger NaN-padded matrix) give bitwise the C that
  * kn_sgemm computes on copies of the selected rows, for every transpose
@@ -885,6 +953,7 @@ int main(int argc, char **argv)
     test_pool_for();
     test_pool_stress();
     test_packed_b();
+    test_packed_b_tiles();
     test_row_selections();
     return check_exit("test_kernels");
 }

@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "runner/cifar.h"
+#include "runner/kernels.h"
 #include "runner/kmeans.h"
 #include "runner/rng.h"
 
@@ -826,6 +827,61 @@ static void test_tri_fused(void)
     }
 }
 
+/* km_tri_tile, fed a block of scores tile by tile in the order of
+ * kn_sgemm_packed_b_tiles (column panels of 32, rows in 8s), gives bit for
+ * bit the roots and, through km_tri_tile_sum, the sums of the plain
+ * distance pass and km_sqrt_sum: k with and without a tail of k % 4 and
+ * with partial last panels, blocks with a partial last row group. */
+static void test_tri_tile(void)
+{
+    static const size_t ks[] = {1, 3, 4, 16, 17, 37, 64, 102, 1600, 1603};
+    static const size_t ms[] = {1, 5, 8, 19};
+    struct rng r;
+    rng_init(&r, 13, 1);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            size_t k = ks[ki], m = ms[mi];
+            float *S = malloc(m * k * sizeof(float)), *Z = malloc(m * k * sizeof(float));
+            float *ref = malloc(m * k * sizeof(float)), *cc = malloc(k * sizeof(float));
+            float xx[19], (*lane)[4] = calloc(m, sizeof *lane);
+            for (size_t j = 0; j < k; j++)
+                cc[j] = (float)rng_range(&r, 0.0, 50.0);
+            for (size_t i = 0; i < m; i++) {
+                xx[i] = (float)rng_range(&r, 0.0, 50.0);
+                for (size_t j = 0; j < k; j++) /* dot products; large ones give d < 0 */
+                    S[i * k + j] = (float)rng_range(&r, -10.0, 60.0);
+            }
+            float tile[KN_TILE_ROWS * KN_TILE_LD];
+            for (size_t j0 = 0; j0 < k; j0 += KN_TILE_LD)
+                for (size_t i0 = 0; i0 < m; i0 += KN_TILE_ROWS) {
+                    size_t tm = m - i0 < KN_TILE_ROWS ? m - i0 : KN_TILE_ROWS;
+                    size_t tn = k - j0 < KN_TILE_LD ? k - j0 : KN_TILE_LD;
+                    for (size_t a = 0; a < tm; a++)
+                        memcpy(tile + a * KN_TILE_LD, S + (i0 + a) * k + j0, tn * sizeof(float));
+                    km_tri_tile(tile, KN_TILE_LD, tm, tn, j0, k, xx + i0, cc, Z + i0 * k, k,
+                                lane + i0);
+                }
+            int same = 1;
+            for (size_t i = 0; i < m; i++) {
+                float *row = ref + i * k;
+                for (size_t j = 0; j < k; j++) {
+                    float v = xx[i] + cc[j] - 2.0f * S[i * k + j];
+                    row[j] = v > 0.0f ? v : 0.0f;
+                }
+                float want = km_sqrt_sum(row, k), got = km_tri_tile_sum(lane[i], Z + i * k, k);
+                same &= memcmp(&want, &got, sizeof want) == 0;
+            }
+            same &= memcmp(ref, Z, m * k * sizeof(float)) == 0;
+            CHECK_MSG(same, "k %zu, %zu rows: tile by tile differs from the plain passes", k, m);
+            free(S);
+            free(Z);
+            free(ref);
+            free(cc);
+            free(lane);
+        }
+    }
+}
+
 int main(void)
 {
     test_params();
@@ -838,5 +894,6 @@ int main(void)
     test_fit_encode();
     test_sqrt_sum4();
     test_tri_fused();
+    test_tri_tile();
     return check_exit("test_kmeans");
 }
