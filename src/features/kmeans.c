@@ -387,7 +387,8 @@ __attribute__((target("avx512f"))) static void tri_tile_avx512(const float *t, s
         const __m512 x = _mm512_set1_ps(xx[r]);
         for (size_t c = 0; c < n; c += 16) {
             __m512 s = _mm512_loadu_ps(t + r * ld + c);
-            __m512 d = _mm512_sub_ps(_mm512_add_ps(x, _mm512_loadu_ps(cc + c)), _mm512_add_ps(s, s));
+            __m512 d =
+                _mm512_sub_ps(_mm512_add_ps(x, _mm512_loadu_ps(cc + c)), _mm512_add_ps(s, s));
             __m512 v = _mm512_sqrt_ps(_mm512_max_ps(d, zero));
             _mm512_storeu_ps(z + r * ldz + c, v);
             acc = add_quarters(acc, v);

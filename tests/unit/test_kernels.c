@@ -699,8 +699,9 @@ static void test_packed_b_tiles(void)
                 int ok = once && t.order_ok && t.shape_ok &&
                          memcmp(want, t.C, M * N * sizeof(float)) == 0;
                 if (!ok && !bad)
-                    fprintf(stderr, "tiles differ: M=%zu N=%zu K=%zu (once %d, order %d, shape %d)\n",
-                            M, N, K, once, t.order_ok, t.shape_ok);
+                    fprintf(stderr,
+                            "tiles differ: M=%zu N=%zu K=%zu (once %d, order %d, shape %d)\n", M,
+                            N, K, once, t.order_ok, t.shape_ok);
                 bad |= !ok;
                 free(A);
                 free(B);
