@@ -49,9 +49,9 @@ struct train_outcome {
     size_t epochs_done;      /* epochs fully recorded */
     size_t diverged_epoch;   /* 1-based epoch in which the loss became non-finite */
     size_t batches;          /* mini-batches run by this call; of them: */
-    size_t batches_one_thread; /* on one of m's several threads because the
-                                * tuner (tuner.h) measured it faster, */
-    size_t batches_probing;  /* run by the tuner to time the other choice */
+    size_t batches_one_thread; /* on one of m's several threads (tuner.h), */
+    size_t batches_one_probing; /* of those, to time one thread (the tuner's
+                                 * probes; the rest because it measured faster) */
 };
 
 /* Train m (already initialised) for cfg->epochs epochs on `train`, evaluating

@@ -256,25 +256,31 @@ static void tri_dist_rows(float *const z[4], const float xx[4], const float *cc,
 }
 
 #if defined(KM_HAVE_AVX512)
-/* km_tri_dist_sqrt_sum4 on the first n - n % 16 elements: (xx + cc) - (z + z)
- * rounds exactly as xx + cc - 2 z (doubling is exact), max(d, 0) picks 0 for
- * d <= 0 and NaN as the select does, and the roots are added to acc four at
- * a time in the order of the 4-wide loop. Returns the elements done. */
+/* The triangle distance and root of 16 scores s against centroid norms cc
+ * for a row of squared norm x: sqrt(max((x + cc) - (s + s), 0)).
+ * (x + cc) - (s + s) rounds exactly as x + cc - 2 s (doubling is exact), and
+ * max(d, 0) picks 0 for d <= 0 and NaN as the select of the plain pass does. */
+__attribute__((target("avx512f"))) static inline __m512 tri_root16(__m512 x, const float *cc,
+                                                                   __m512 s)
+{
+    __m512 d = _mm512_sub_ps(_mm512_add_ps(x, _mm512_loadu_ps(cc)), _mm512_add_ps(s, s));
+    return _mm512_sqrt_ps(_mm512_max_ps(d, _mm512_setzero_ps()));
+}
+
+/* km_tri_dist_sqrt_sum4 on the first n - n % 16 elements (tri_root16), the
+ * roots added to acc four at a time in the order of the 4-wide loop.
+ * Returns the elements done. */
 __attribute__((target("avx512f"))) static size_t
 tri_dist_sqrt_sum4_avx512(float *const z[4], const float xx[4], const float *cc, size_t n,
                           float lane[4][4])
 {
-    const __m512 zero = _mm512_setzero_ps();
     size_t i = 0;
     __m128 acc[4];
     for (size_t r = 0; r < 4; r++)
         acc[r] = _mm_loadu_ps(lane[r]);
     for (; i + 16 <= n; i += 16) {
-        __m512 c = _mm512_loadu_ps(cc + i);
         for (size_t r = 0; r < 4; r++) {
-            __m512 s = _mm512_loadu_ps(z[r] + i);
-            __m512 d = _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(xx[r]), c), _mm512_add_ps(s, s));
-            __m512 v = _mm512_sqrt_ps(_mm512_max_ps(d, zero));
+            __m512 v = tri_root16(_mm512_set1_ps(xx[r]), cc + i, _mm512_loadu_ps(z[r] + i));
             _mm512_storeu_ps(z[r] + i, v);
             acc[r] = add_quarters(acc[r], v);
         }
@@ -381,15 +387,11 @@ __attribute__((target("avx512f"))) static void tri_tile_avx512(const float *t, s
                                                                float *z, size_t ldz,
                                                                float (*lane)[4])
 {
-    const __m512 zero = _mm512_setzero_ps();
     for (size_t r = 0; r < m; r++) {
         __m128 acc = _mm_loadu_ps(lane[r]);
         const __m512 x = _mm512_set1_ps(xx[r]);
         for (size_t c = 0; c < n; c += 16) {
-            __m512 s = _mm512_loadu_ps(t + r * ld + c);
-            __m512 d =
-                _mm512_sub_ps(_mm512_add_ps(x, _mm512_loadu_ps(cc + c)), _mm512_add_ps(s, s));
-            __m512 v = _mm512_sqrt_ps(_mm512_max_ps(d, zero));
+            __m512 v = tri_root16(x, cc + c, _mm512_loadu_ps(t + r * ld + c));
             _mm512_storeu_ps(z + r * ldz + c, v);
             acc = add_quarters(acc, v);
         }

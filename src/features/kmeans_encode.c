@@ -21,7 +21,7 @@
  * floats, in a unit of their own) run beside the next tiles' multiply-adds
  * and the scores are never stored and read back; only the code and pooling
  * pass remains. Same values, same sums, bit for bit (test_kmeans,
- * test_kernels). About 3% of the K = 1600 encoding (1.51-1.64 -> 1.47-1.60
+ * test_kernels). About 3% of the K = 1600 encoding (1.51-1.64 -> 1.47-1.61
  * ms per image, side by side).
  *
  * Measured (K = 1600, stride 1, perf record on this 2-core AVX-512 machine):

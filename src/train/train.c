@@ -118,10 +118,10 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
             const size_t used = tuner_threads(&tune);
             mlp_use_threads(m, used);
             out->batches++;
-            if (tuner_probing(&tune))
-                out->batches_probing++;
-            else if (used == 1 && m->threads > 1)
+            if (used == 1 && m->threads > 1) {
                 out->batches_one_thread++;
+                out->batches_one_probing += tuner_probing(&tune);
+            }
             const double tb = clock_seconds();
             /* Forward, backward and the SGD update (fused for plain SGD). */
             double loss = mlp_train_step_rows(m, train->x, dim, idx + start, yb, B,
@@ -178,6 +178,7 @@ int train_run_state(const struct cfg_training *cfg, struct mlp *m,
     }
     if (rc == RN_OK && out->status == RUN_RUNNING)
         out->status = RUN_COMPLETED;
+    mlp_use_threads(m, m->threads); /* the tuner's choice ends with the loop */
     free(yb);
     return rc;
 }

@@ -284,6 +284,14 @@ static void test_continue_with(size_t D, size_t hidden, double momentum)
     struct train_hooks hb = {on_epoch, NULL, &cont};
     CHECK(train_run_state(&cfg, &b, &tr, NULL, &tr, &sb, &hb, &out, &err) == RN_OK);
     CHECK(out.status == RUN_COMPLETED && out.epochs_done == EPOCHS);
+    CHECK(out.batches_one_probing <= out.batches_one_thread &&
+          out.batches_one_thread <= out.batches);
+    /* Whatever the tuner chose last, the loop gives the model back with all
+     * its threads in use (here: no epoch left to run, one thread set). */
+    mlp_use_threads(&b, 1);
+    CHECK(train_run_state(&cfg, &b, &tr, NULL, &tr, &sb, &hb, &out, &err) == RN_OK);
+    CHECK(out.epochs_done == EPOCHS && out.batches == 0);
+    CHECK(b.threads == 2 && b.threads_used == 2);
     CHECK(cont.buf[1] == NULL && cont.buf[2] == NULL);
     for (size_t e = 3; e <= EPOCHS; e++) {
         CHECK_MSG(memcmp(&cont.loss[e], &full.loss[e], sizeof(double)) == 0, "epoch %zu", e);
