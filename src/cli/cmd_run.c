@@ -581,7 +581,7 @@ int cmd_run(const struct run_options *opt)
                 (long long)run_id, cfg.name, wall, json_path, cfg.output.database);
         if (outcome.batches_one_thread > 0)
             fprintf(stderr,
-                    "runner: %zu of %zu mini-batches ran on one thread: %zu to time it, %zu "
+                    "runner: %zu of %zu training steps ran on one thread: %zu to time it, %zu "
                     "because it measured faster than %zu then\n",
                     outcome.batches_one_thread, outcome.batches, outcome.batches_one_probing,
                     outcome.batches_one_thread - outcome.batches_one_probing, threads);
