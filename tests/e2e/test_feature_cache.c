@@ -85,6 +85,46 @@ static char *entry_dir(const char *prefix_key_note)
     return found;
 }
 
+/* The cache entry a run's log names ("feature cache hit: PATH" or "feature
+ * cache miss (stored): PATH"), or NULL. */
+static char *logged_entry(const char *log)
+{
+    const char *marks[] = {"feature cache hit: ", "feature cache miss (stored): "};
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = strstr(log, marks[i]);
+        if (p) {
+            p += strlen(marks[i]);
+            size_t n = strcspn(p, "\n");
+            return e2e_fmt("%.*s", (int)n, p);
+        }
+    }
+    return NULL;
+}
+
+/* The payload (after the header) of a version 1 .npy file; *n its bytes. */
+static unsigned char *npy_payload(const char *path, size_t *n)
+{
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char head[10];
+    unsigned char *buf = NULL;
+    if (fread(head, 1, sizeof head, f) == sizeof head && head[6] == 1) {
+        long start = 10L + (long)(head[8] | head[9] << 8);
+        if (fseek(f, 0, SEEK_END) == 0) {
+            long end = ftell(f);
+            if (end >= start && fseek(f, start, SEEK_SET) == 0) {
+                buf = malloc((size_t)(end - start) + 1);
+                if (buf && fread(buf, 1, (size_t)(end - start), f) == (size_t)(end - start))
+                    *n = (size_t)(end - start);
+            }
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
 int main(void)
 {
     runner_bin = e2e_env("RUNNER_BIN");
@@ -174,6 +214,50 @@ int main(void)
     CHECK(again == NULL || strcmp(again, entry) != 0);
     free(again);
     free(log);
+
+    /* 7. with augmentation on, the k-means fit and the column statistics
+     * still come from the original training images alone, so the original
+     * rows' features, and the test features, are byte for byte those of the
+     * same run without augmentation (the runner reads the originals from the
+     * front of the expanded set). */
+    char *cfg_f = write_config("f", "", "");
+    rc = run(cfg_f, &log);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, log);
+    char *plain = logged_entry(log);
+    free(log);
+    text = e2e_read(cfg_f);
+    char *aug_text = e2e_fmt("%saugmentation: {enabled: true, copies: 1}\n", text ? text : "");
+    free(text);
+    char *cfg_g = e2e_fmt("%s/g.yaml", tmp);
+    e2e_write(cfg_g, aug_text);
+    free(aug_text);
+    rc = run(cfg_g, &log);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, log);
+    char *augd = logged_entry(log);
+    free(log);
+    CHECK(plain && augd && strcmp(plain, augd) != 0);
+    if (plain && augd) {
+        const char *names[2] = {"train.npy", "test.npy"};
+        for (size_t i = 0; i < 2; i++) {
+            char *pa = e2e_fmt("%s/%s", plain, names[i]), *pb = e2e_fmt("%s/%s", augd, names[i]);
+            size_t na, nb;
+            unsigned char *a = npy_payload(pa, &na), *b = npy_payload(pb, &nb);
+            /* 600 original rows (1200 with the copies) of 64 floats */
+            size_t want = i == 0 ? 600 * 64 * 4 : 300 * 64 * 4;
+            CHECK_MSG(a && na == want, "%s: %zu payload bytes", pa, na);
+            CHECK_MSG(b && nb == (i == 0 ? 2 * want : want), "%s: %zu payload bytes", pb, nb);
+            CHECK_MSG(a && b && na == want && nb >= want && memcmp(a, b, want) == 0,
+                      "%s differs in the original rows", names[i]);
+            free(a);
+            free(b);
+            free(pa);
+            free(pb);
+        }
+    }
+    free(plain);
+    free(augd);
+    free(cfg_f);
+    free(cfg_g);
 
     free(m1);
     free(m2);
