@@ -40,7 +40,7 @@
 # (each round's runner median over the same round's peer median) are printed
 # with the spread: this VM has stretches of a second to several in which its
 # two vCPUs share one physical core, shorter than a round, so single rounds
-# swing (a (b) round's ratio was seen anywhere from 0.2 to 0.63) and the
+# swing (a (b) round's ratio was seen anywhere from 0.16 to 0.63) and the
 # verdicts rest on the medians of many epochs instead.
 #
 # numpy and torch use the system's libblas.so.3. When that is not OpenBLAS (a
@@ -400,7 +400,7 @@ gflops_done() {
     if [[ $1 == n/a ]]; then echo "n/a"; else calc "($flops_c - 2 * 3072*1024 * 50000) / $1 / 1e9"; fi
 }
 
-# Paired: each round's runner GFLOP/s (work done) over that round's sgemm.
+# Per round, for the spread: the runner's GFLOP/s (work done) over that round's sgemm.
 awk -v f="$flops_c_done" '{ print $1, f / $2 / 1e9 }' "$work/c.runner" >"$work/c.gflops"
 mapfile -t c_q < <(paired "$work/c.gflops" "$work/sgemm" 100)
 ((${#c_q[@]} == 2)) || die "no paired rounds for (c) runner/sgemm"
